@@ -1,0 +1,102 @@
+"""From light curves to class probabilities: the one path shared by the UDF, the API and training.
+
+light curves -> selection cuts -> GP interpolation (only of selected objects)
+-> input scaling -> one batched model call. Every object gets a status:
+``ok``, ``cut:<name>`` (see ``cuts``), ``error:gp`` (the GP could not be
+computed) or ``error:model`` (non-finite model output). Only ``ok`` objects
+have probabilities; the others get NaN rows here, which the public edges
+turn into the documented sentinel (null map, empty class).
+"""
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from . import gp
+from .cuts import SelectionCuts, apply_cuts
+from .lightcurves import BANDS, LightCurves, lightcurves_from_alerts, lightcurves_from_points, mag_to_fluxcal
+from .models import T2Model, load_model
+
+STATUS_OK = "ok"
+
+
+def classify_batch(lightcurves: LightCurves, status: np.ndarray, model: T2Model, gp_backend: str = "batched"):
+    """Probabilities (n, n_classes) float32 (NaN where status is not ok) and the updated status (n,)."""
+    status = np.asarray(status, dtype=object).copy()
+    probabilities = np.full((len(lightcurves), len(model.classes)), np.nan, dtype=np.float32)
+    selected = np.flatnonzero(status == STATUS_OK)
+    if selected.size == 0:
+        return probabilities, status
+    gp_flux, fit = gp.interpolate(lightcurves.subset(selected), backend=gp_backend, wavelengths_a=model.wavelengths_a)
+    gp_ok = fit.ok & np.isfinite(gp_flux).all(axis=(1, 2))
+    status[selected[~gp_ok]] = "error:gp"
+    selected, gp_flux = selected[gp_ok], gp_flux[gp_ok]
+    predicted = model.predict_proba(gp_flux)
+    model_ok = np.isfinite(predicted).all(axis=1)
+    status[selected[~model_ok]] = "error:model"
+    probabilities[selected[model_ok]] = predicted[model_ok]
+    return probabilities, status
+
+
+def most_probable_class(probabilities: np.ndarray, status: np.ndarray, classes) -> np.ndarray:
+    """(n,) class name of the largest probability; empty string where status is not ok."""
+    names = np.asarray(classes, dtype=object)[np.nan_to_num(probabilities, nan=-1.0).argmax(axis=1)]
+    return np.where(np.asarray(status) == STATUS_OK, names, "")
+
+
+def classify_alerts(jd, fid, magpsf, sigmapsf, isdiffpos=None, jdstarthist=None, roid=None, cdsxmatch=None,
+                    cuts: Optional[SelectionCuts] = None, model: Optional[T2Model] = None,
+                    gp_backend: str = "batched"):
+    """Classify a batch of alerts from their history arrays (see ``lightcurves_from_alerts``).
+
+    Optional per-alert context (``jdstarthist``, ``roid``, ``cdsxmatch``) feeds the
+    selection cuts; None skips the cut that needs it. Returns ``(probabilities
+    (n, n_classes) with NaN rows where not ok, status (n,))``.
+    """
+    model = model or load_model()
+    cuts = SelectionCuts() if cuts is None else cuts
+    lightcurves = lightcurves_from_alerts(jd, fid, magpsf, sigmapsf, isdiffpos)
+    status = apply_cuts(lightcurves, cuts, jdstarthist=jdstarthist, roid=roid, cdsxmatch=cdsxmatch)
+    return classify_batch(lightcurves, status, model, gp_backend)
+
+
+LIGHTCURVE_COLUMNS = ("objectId", "mjd", "band", "mag", "magerr")
+
+
+def lightcurves_from_table(df: pd.DataFrame):
+    """Light curves of a long table (columns ``LIGHTCURVE_COLUMNS``) and the object ids, in first-seen order."""
+    missing = [c for c in LIGHTCURVE_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"light-curve table lacks column(s) {missing}; expected {list(LIGHTCURVE_COLUMNS)}")
+    codes, object_ids = pd.factorize(df["objectId"], sort=False)
+    band = pd.Series(df["band"]).map({name: i for i, name in enumerate(BANDS)}).fillna(-1).to_numpy(np.int64)
+    mag = pd.to_numeric(df["mag"], errors="coerce").to_numpy(float)
+    flux, fluxerr = mag_to_fluxcal(mag, pd.to_numeric(df["magerr"], errors="coerce").to_numpy(float))
+    mjd = pd.to_numeric(df["mjd"], errors="coerce").to_numpy(float)
+    keep = codes >= 0  # a null objectId cannot be attributed to an object
+    lightcurves = lightcurves_from_points(codes[keep], len(object_ids), mjd[keep], band[keep], flux[keep], fluxerr[keep])
+    return lightcurves, object_ids
+
+
+def classify_lightcurves(df: pd.DataFrame, model=None, cuts: Optional[SelectionCuts] = None,
+                         gp_backend: str = "batched") -> pd.DataFrame:
+    """Classify every object of a long light-curve table.
+
+    ``df`` has columns ``objectId``, ``mjd``, ``band`` (``g``/``r``; others are
+    ignored), ``mag``, ``magerr`` (PSF difference magnitudes of detections).
+    ``model`` is a ``T2Model``, a model name or None (the default model).
+    ``cuts`` defaults to the light-curve cuts only (>= 2 points, both bands);
+    the alert-context cuts need alert columns and are skipped.
+    Returns one row per object: ``objectId``, one float column per class (NaN when
+    unclassified), ``t2_class`` (empty when unclassified) and ``t2_status``.
+    """
+    if model is None or isinstance(model, str):
+        model = load_model(model)
+    lightcurves, object_ids = lightcurves_from_table(df)
+    status = apply_cuts(lightcurves, SelectionCuts() if cuts is None else cuts)
+    probabilities, status = classify_batch(lightcurves, status, model, gp_backend)
+    out = pd.DataFrame(probabilities, columns=model.classes)
+    out.insert(0, "objectId", np.asarray(object_ids))
+    out["t2_class"] = most_probable_class(probabilities, status, model.classes)
+    out["t2_status"] = status
+    return out

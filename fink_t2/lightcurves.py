@@ -1,0 +1,182 @@
+"""Per-object g/r light curves from ZTF alert histories, in FLUXCAL units.
+
+Pure NumPy. One code path serves the Spark UDF, the light-curve-table API and
+training, so inference and training inputs cannot drift apart.
+
+Conventions (see the design notes):
+- flux in FLUXCAL (SNANA, zero point 27.5): ``f = 10**(-0.4 m + 11)``,
+  ``sigma_f = f sigma_m ln(10) / 2.5``; negative when ``isdiffpos`` is false;
+- time increases: ``time_days = jd - jd_first_kept``;
+- bands by name in a fixed order: index 0 is g (ZTF fid 1), 1 is r (fid 2);
+  any other fid (i-band is 3) is dropped, never mapped to r;
+- non-detections, non-finite values, non-positive errors, implausible
+  magnitudes and duplicate epochs are dropped; points are sorted by time.
+"""
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+#: Band order of every array this package builds: index -> band name.
+BANDS = ("g", "r")
+#: ZTF filter id -> band index in ``BANDS``. fid 3 (i) is deliberately absent.
+ZTF_FID_TO_BAND = {1: 0, 2: 1}
+#: Magnitudes outside this range are treated as corrupt (ZTF reaches ~12-23).
+MAG_RANGE = (5.0, 30.0)
+#: ``isdiffpos`` values meaning a negative difference flux (lower-cased).
+NEGATIVE_DIFF_VALUES = ("f", "0", "false", "-", "-1")
+
+
+def mag_to_fluxcal(mag, sigma_mag):
+    """FLUXCAL flux and error (zero point 27.5) from a magnitude and its error."""
+    flux = 10.0 ** (-0.4 * np.asarray(mag, dtype=float) + 11.0)
+    return flux, flux * np.asarray(sigma_mag, dtype=float) * np.log(10.0) / 2.5
+
+
+def is_positive_difference(isdiffpos) -> np.ndarray:
+    """Boolean array: True where the difference flux is positive.
+
+    Accepts the ZTF encodings 't'/'f', '1'/'0', booleans and numbers; a missing
+    value counts as positive (``magpsf`` is the magnitude of |difference flux|).
+    """
+    values = np.asarray(isdiffpos, dtype=object)
+    if values.size == 0:
+        return np.zeros(0, dtype=bool)
+    text = np.char.lower(np.char.strip(values.astype(str)))
+    return ~np.isin(text, NEGATIVE_DIFF_VALUES)
+
+
+@dataclass
+class LightCurves:
+    """A batch of light curves as padded arrays (n objects, L points).
+
+    Attributes
+    ----------
+    time_days : (n, L) float64, days since the object's first kept point.
+    flux_fluxcal, fluxerr_fluxcal : (n, L) float64, FLUXCAL flux and 1-sigma error.
+    band : (n, L) int8, index into ``BANDS``.
+    mask : (n, L) bool, True for real points; padding is zero and False.
+    jd_first, jd_last : (n,) float64, JD of the first and last kept point (NaN if none).
+    """
+
+    time_days: np.ndarray
+    flux_fluxcal: np.ndarray
+    fluxerr_fluxcal: np.ndarray
+    band: np.ndarray
+    mask: np.ndarray
+    jd_first: np.ndarray
+    jd_last: np.ndarray
+
+    def __len__(self):
+        return self.mask.shape[0]
+
+    @property
+    def n_points(self) -> np.ndarray:
+        """(n,) number of kept points per object."""
+        return self.mask.sum(axis=1)
+
+    @property
+    def n_points_per_band(self) -> np.ndarray:
+        """(n, 2) number of kept points per object and band."""
+        return np.stack([(self.mask & (self.band == b)).sum(axis=1) for b in range(len(BANDS))], axis=1)
+
+    def subset(self, index) -> "LightCurves":
+        """The light curves of the objects selected by ``index`` (mask or integers), re-padded."""
+        mask = self.mask[index]
+        width = int(mask.sum(axis=1).max()) if mask.shape[0] else 0
+        take = lambda a: a[index][:, :width]  # noqa: E731 - points are left-aligned, so cropping is exact
+        return LightCurves(take(self.time_days), take(self.flux_fluxcal), take(self.fluxerr_fluxcal),
+                           take(self.band), mask[:, :width], self.jd_first[index], self.jd_last[index])
+
+
+def lightcurves_from_points(object_index, n_objects, jd, band, flux_fluxcal, fluxerr_fluxcal) -> LightCurves:
+    """Assemble padded light curves from flat per-point arrays.
+
+    ``object_index`` (m,) says which object (0..n_objects-1) each point belongs to;
+    ``band`` (m,) is an index into ``BANDS`` or -1 for an unusable band. Invalid
+    points are dropped, duplicates of (object, band, jd) keep their first
+    occurrence, and every object's points are sorted by time.
+    """
+    object_index = np.asarray(object_index, dtype=np.int64)
+    jd = np.asarray(jd, dtype=float)
+    band = np.asarray(band, dtype=np.int64)
+    flux = np.asarray(flux_fluxcal, dtype=float)
+    fluxerr = np.asarray(fluxerr_fluxcal, dtype=float)
+
+    with np.errstate(invalid="ignore"):
+        keep = (np.isfinite(jd) & np.isfinite(flux) & np.isfinite(fluxerr) & (fluxerr > 0)
+                & (band >= 0) & (band < len(BANDS)))
+    object_index, jd, band, flux, fluxerr = (a[keep] for a in (object_index, jd, band, flux, fluxerr))
+
+    # Sort by object, then time, then band; a stable sort keeps the first of duplicates first.
+    order = np.lexsort((band, jd, object_index))
+    object_index, jd, band, flux, fluxerr = (a[order] for a in (object_index, jd, band, flux, fluxerr))
+    duplicate = np.zeros(len(jd), dtype=bool)
+    duplicate[1:] = ((object_index[1:] == object_index[:-1]) & (jd[1:] == jd[:-1]) & (band[1:] == band[:-1]))
+    object_index, jd, band, flux, fluxerr = (a[~duplicate] for a in (object_index, jd, band, flux, fluxerr))
+
+    counts = np.bincount(object_index, minlength=n_objects)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    position = np.arange(len(jd)) - starts[object_index]
+    width = int(counts.max()) if n_objects else 0
+
+    jd_first = np.full(n_objects, np.nan)
+    jd_last = np.full(n_objects, np.nan)
+    has_points = counts > 0
+    jd_first[has_points] = jd[starts[has_points]]
+    jd_last[has_points] = jd[starts[has_points] + counts[has_points] - 1]
+
+    def padded(values, dtype):
+        out = np.zeros((n_objects, width), dtype=dtype)
+        out[object_index, position] = values
+        return out
+
+    mask = padded(True, bool)
+    return LightCurves(
+        time_days=padded(jd - jd_first[object_index], float),
+        flux_fluxcal=padded(flux, float),
+        fluxerr_fluxcal=padded(fluxerr, float),
+        band=padded(band, np.int8),
+        mask=mask,
+        jd_first=jd_first,
+        jd_last=jd_last,
+    )
+
+
+def _flatten(rows: Sequence, dtype) -> np.ndarray:
+    """Concatenate a sequence of 1-D array-likes (None = empty) into one array."""
+    parts = [np.asarray(row, dtype=dtype).ravel() for row in rows if row is not None]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
+def lightcurves_from_alerts(jd, fid, magpsf, sigmapsf, isdiffpos: Optional[Sequence] = None) -> LightCurves:
+    """Light curves from a batch of alert histories.
+
+    Each argument is a sequence of length n (one entry per alert) of 1-D arrays
+    holding the alert's history, as Fink's ``cjd``, ``cfid``, ``cmagpsf``,
+    ``csigmapsf`` and ``cisdiffpos`` columns do (history first, current alert
+    last). An entry may be None or empty. ``isdiffpos`` None means all positive.
+    Returns the padded ``LightCurves`` of the n alerts, in input order.
+    """
+    lengths = np.array([0 if row is None else np.size(row) for row in jd], dtype=np.int64)
+    columns = {"fid": fid, "magpsf": magpsf, "sigmapsf": sigmapsf}
+    if isdiffpos is not None:
+        columns["isdiffpos"] = isdiffpos
+    for name, rows in columns.items():
+        other = np.array([0 if row is None else np.size(row) for row in rows], dtype=np.int64)
+        if len(other) != len(lengths) or np.any(other != lengths):
+            raise ValueError(f"history column '{name}' does not have the same length as 'jd' in every alert")
+
+    object_index = np.repeat(np.arange(len(lengths)), lengths)
+    mag = _flatten(magpsf, float)
+    with np.errstate(invalid="ignore"):
+        mag = np.where((mag > MAG_RANGE[0]) & (mag < MAG_RANGE[1]), mag, np.nan)
+    flux, fluxerr = mag_to_fluxcal(mag, _flatten(sigmapsf, float))
+    if isdiffpos is not None:
+        flux = np.where(is_positive_difference(_flatten(isdiffpos, object)), flux, -flux)
+
+    fid_flat = _flatten(fid, float)
+    band = np.full(len(fid_flat), -1, dtype=np.int64)
+    for fid_value, band_index in ZTF_FID_TO_BAND.items():
+        band[fid_flat == fid_value] = band_index
+    return lightcurves_from_points(object_index, len(lengths), _flatten(jd, float), band, flux, fluxerr)
