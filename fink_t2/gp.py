@@ -150,6 +150,10 @@ def _cholesky(cov):
 def _projected_bfgs(group: _Group, start, lower, upper, max_iter=200, gtol=1e-5, ftol=2.2e-9):
     """Minimise every object's negative log-likelihood within its bounds, all objects together.
 
+    Follows the path of scipy's L-BFGS-B where it matters for a multimodal
+    likelihood: a first step of unit length along the projected gradient, the
+    initial inverse-Hessian scaling s.y / y.y, and a line search that extrapolates
+    while the slope is still steep (weak Wolfe conditions, c1 = 1e-3, c2 = 0.9).
     Returns theta (k, 2), the negative log-likelihood (k,) and K^-1 y (k, W) there;
     an object whose start is not computable keeps it, with an infinite value.
     """
@@ -157,15 +161,12 @@ def _projected_bfgs(group: _Group, start, lower, upper, max_iter=200, gtol=1e-5,
     theta = start.copy()
     f, g, alpha = group.neg_log_likelihood(np.arange(n), theta)
     inv_hessian = np.tile(np.eye(2), (n, 1, 1))
+    fresh = np.ones(n, dtype=bool)  # inverse Hessian is still the identity
     active = np.isfinite(f)
     for _ in range(max_iter):
         idx = np.flatnonzero(active)
-        if idx.size == 0:
-            break
         th, gi = theta[idx], g[idx]
-        at_lower = (th <= lower[idx]) & (gi > 0)
-        at_upper = (th >= upper[idx]) & (gi < 0)
-        free = ~(at_lower | at_upper)
+        free = ~(((th <= lower[idx]) & (gi > 0)) | ((th >= upper[idx]) & (gi < 0)))
         projected = np.where(free, gi, 0.0)
         done = np.abs(projected).max(axis=1) < gtol
         active[idx[done]] = False
@@ -176,12 +177,16 @@ def _projected_bfgs(group: _Group, start, lower, upper, max_iter=200, gtol=1e-5,
         not_descent = (direction * gi).sum(axis=1) >= 0
         direction[not_descent] = -projected[not_descent]
         inv_hessian[idx[not_descent]] = np.eye(2)
-        longest = np.abs(direction).max(axis=1, keepdims=True)
-        direction *= np.minimum(1.0, 5.0 / np.maximum(longest, 1e-300))  # at most 5 in log space per step
+        fresh[idx[not_descent]] = True
+        first = fresh[idx]
+        direction[first] /= np.linalg.norm(direction[first], axis=1, keepdims=True)
+        slope = (direction * gi).sum(axis=1)
 
-        # Backtracking (Armijo) line search, every pending object evaluated in one batch.
+        # Line search, every pending object evaluated in one batch: halve until f decreases
+        # enough, double while the slope stays steep.
         step = np.ones(idx.size)
         new_theta, new_f, new_g, new_alpha = th.copy(), f[idx].copy(), gi.copy(), alpha[idx].copy()
+        found = np.zeros(idx.size, dtype=bool)
         pending = np.ones(idx.size, dtype=bool)
         for _ in range(40):
             p = np.flatnonzero(pending)
@@ -189,23 +194,30 @@ def _projected_bfgs(group: _Group, start, lower, upper, max_iter=200, gtol=1e-5,
                 break
             trial = np.clip(th[p] + step[p, None] * direction[p], lower[idx[p]], upper[idx[p]])
             tf, tg, ta = group.neg_log_likelihood(idx[p], trial)
-            accept = np.isfinite(tf) & (tf <= f[idx[p]] + 1e-4 * ((trial - th[p]) * gi[p]).sum(axis=1))
-            new_theta[p[accept]], new_f[p[accept]], new_g[p[accept]] = trial[accept], tf[accept], tg[accept]
-            new_alpha[p[accept]] = ta[accept]
-            pending[p[accept]] = False
-            step[p[~accept]] *= 0.5
-        stalled = pending  # no acceptable step: as converged as it gets
+            decrease = np.isfinite(tf) & (tf <= f[idx[p]] + 1e-3 * ((trial - th[p]) * gi[p]).sum(axis=1))
+            better = decrease & (~found[p] | (tf < new_f[p]))
+            q = p[better]
+            new_theta[q], new_f[q], new_g[q], new_alpha[q] = trial[better], tf[better], tg[better], ta[better]
+            clipped = (trial != th[p] + step[p, None] * direction[p]).any(axis=1)
+            steep = ((tg * direction[p]).sum(axis=1) < 0.9 * slope[p]) & ~clipped & (step[p] < 1e3)
+            expand = better & steep
+            pending[p[~expand & (decrease | found[p])]] = False
+            found[p[better]] = True
+            step[p[expand]] *= 2.0
+            step[p[~decrease & ~found[p]]] *= 0.5
+        stalled = ~found  # no acceptable step: as converged as it gets
         s = new_theta - th
         yk = new_g - gi
         sy = (s * yk).sum(axis=1)
         update = ~stalled & (sy > 1e-12)
         if update.any():
             h, s_u, y_u, sy_u = inv_hessian[idx[update]], s[update], yk[update], sy[update]
+            scale = np.where(first[update], sy_u / (y_u * y_u).sum(axis=1), 1.0)[:, None, None]
             rho = (1.0 / sy_u)[:, None, None]
-            eye = np.eye(2)[None]
-            left = eye - rho * s_u[:, :, None] * y_u[:, None, :]
-            h = left @ h @ np.transpose(left, (0, 2, 1)) + rho * s_u[:, :, None] * s_u[:, None, :]
+            left = np.eye(2)[None] - rho * s_u[:, :, None] * y_u[:, None, :]
+            h = left @ (scale * h) @ np.transpose(left, (0, 2, 1)) + rho * s_u[:, :, None] * s_u[:, None, :]
             inv_hessian[idx[update]] = h
+            fresh[idx[update]] = False
         # stop rule of scipy's L-BFGS-B: relative reduction of f below ftol
         small_change = (f[idx] - new_f) <= ftol * np.maximum(1.0, np.maximum(np.abs(f[idx]), np.abs(new_f)))
         theta[idx], f[idx], g[idx], alpha[idx] = new_theta, new_f, new_g, new_alpha
@@ -256,6 +268,13 @@ def _predict_from_alpha(lc: LightCurves, log_params, alpha, times, wavelengths_a
                                (lam[:, :, None] - grid_l[:, None, :]) ** 2, log_params, derivative=False)
     cross = np.where(lc.mask[:, :, None], cross, 0.0)
     return np.einsum("kwp,kw->kp", cross, alpha).reshape(len(t), times.shape[1], n_bands)
+
+
+def predict_mean(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELENGTHS_A) -> np.ndarray:
+    """GP mean (n, N_TIMES, n_bands) at ``prediction_times(lc)`` for fixed ``log_params`` (n, 2)."""
+    log_params = np.asarray(log_params, float)
+    _, _, alpha = _Group(lc, wavelengths_a).neg_log_likelihood(np.arange(len(lc)), log_params)
+    return _predict_from_alpha(lc, log_params, alpha, prediction_times(lc), wavelengths_a)
 
 
 def log_likelihood_batched(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELENGTHS_A) -> np.ndarray:

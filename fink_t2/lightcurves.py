@@ -143,9 +143,13 @@ def lightcurves_from_points(object_index, n_objects, jd, band, flux_fluxcal, flu
     )
 
 
-def _flatten(rows: Sequence, dtype) -> np.ndarray:
-    """Concatenate a sequence of 1-D array-likes (None = empty) into one array."""
-    parts = [np.asarray(row, dtype=dtype).ravel() for row in rows if row is not None]
+def _row_lengths(rows: Sequence) -> np.ndarray:
+    return np.array([0 if row is None else np.size(row) for row in rows], dtype=np.int64)
+
+
+def _flatten(rows: Sequence, use: np.ndarray, dtype) -> np.ndarray:
+    """Concatenate the 1-D array-likes of the rows where ``use`` is True."""
+    parts = [np.asarray(row, dtype=dtype).ravel() for row, keep in zip(rows, use) if keep]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
@@ -155,28 +159,31 @@ def lightcurves_from_alerts(jd, fid, magpsf, sigmapsf, isdiffpos: Optional[Seque
     Each argument is a sequence of length n (one entry per alert) of 1-D arrays
     holding the alert's history, as Fink's ``cjd``, ``cfid``, ``cmagpsf``,
     ``csigmapsf`` and ``cisdiffpos`` columns do (history first, current alert
-    last). An entry may be None or empty. ``isdiffpos`` None means all positive.
+    last). An entry may be None or empty. ``isdiffpos`` None (for the batch or
+    for one alert) means positive differences. An alert whose arrays differ in
+    length is malformed: it gets no points (and is then cut), the batch goes on.
     Returns the padded ``LightCurves`` of the n alerts, in input order.
     """
-    lengths = np.array([0 if row is None else np.size(row) for row in jd], dtype=np.int64)
-    columns = {"fid": fid, "magpsf": magpsf, "sigmapsf": sigmapsf}
-    if isdiffpos is not None:
-        columns["isdiffpos"] = isdiffpos
-    for name, rows in columns.items():
-        other = np.array([0 if row is None else np.size(row) for row in rows], dtype=np.int64)
-        if len(other) != len(lengths) or np.any(other != lengths):
-            raise ValueError(f"history column '{name}' does not have the same length as 'jd' in every alert")
+    lengths = _row_lengths(jd)
+    well_formed = np.ones(len(lengths), dtype=bool)
+    for rows in (fid, magpsf, sigmapsf):
+        well_formed &= _row_lengths(rows) == lengths
+    if isdiffpos is None:
+        isdiffpos = [None] * len(lengths)
+    has_sign = np.array([row is not None for row in isdiffpos], dtype=bool)
+    well_formed &= ~has_sign | (_row_lengths(isdiffpos) == lengths)
+    use = well_formed & (lengths > 0)
 
-    object_index = np.repeat(np.arange(len(lengths)), lengths)
-    mag = _flatten(magpsf, float)
+    object_index = np.repeat(np.arange(len(lengths)), np.where(use, lengths, 0))
+    mag = _flatten(magpsf, use, float)
     with np.errstate(invalid="ignore"):
         mag = np.where((mag > MAG_RANGE[0]) & (mag < MAG_RANGE[1]), mag, np.nan)
-    flux, fluxerr = mag_to_fluxcal(mag, _flatten(sigmapsf, float))
-    if isdiffpos is not None:
-        flux = np.where(is_positive_difference(_flatten(isdiffpos, object)), flux, -flux)
+    flux, fluxerr = mag_to_fluxcal(mag, _flatten(sigmapsf, use, float))
+    signs = [row if keep else ["t"] * n for row, keep, n in zip(isdiffpos, has_sign, lengths)]
+    flux = np.where(is_positive_difference(_flatten(signs, use, object)), flux, -flux)
 
-    fid_flat = _flatten(fid, float)
+    fid_flat = _flatten(fid, use, float)
     band = np.full(len(fid_flat), -1, dtype=np.int64)
     for fid_value, band_index in ZTF_FID_TO_BAND.items():
         band[fid_flat == fid_value] = band_index
-    return lightcurves_from_points(object_index, len(lengths), _flatten(jd, float), band, flux, fluxerr)
+    return lightcurves_from_points(object_index, len(lengths), _flatten(jd, use, float), band, flux, fluxerr)

@@ -1,0 +1,172 @@
+"""Spark edge: the pandas UDF and the helper that adds the t2 columns to a DataFrame of alerts.
+
+Output columns (one value per input row, never a dropped row):
+
+- ``t2``: map class name -> probability (float); null when the alert is not classified;
+- ``t2_class``: most probable class; empty string when not classified;
+- ``t2_status``: ``ok``, ``cut:<name>`` (selection cut), ``error:gp`` or ``error:model``.
+"""
+import logging
+import os
+import sys
+from dataclasses import replace
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from .classify import classify_alerts, most_probable_class
+from .cuts import SelectionCuts
+from .models import load_model
+
+log = logging.getLogger(__name__)
+
+#: Fink's history columns (history first, current alert last) and the alert field each comes from.
+HISTORY_COLUMNS = {"cjd": "jd", "cfid": "fid", "cmagpsf": "magpsf", "csigmapsf": "sigmapsf",
+                   "cisdiffpos": "isdiffpos"}
+REQUIRED_ALERT_FIELDS = ("jd", "fid", "magpsf", "sigmapsf")
+OUTPUT_COLUMNS = ("t2", "t2_class", "t2_status")
+
+
+def output_schema():
+    from pyspark.sql import types as T
+
+    return T.StructType([
+        T.StructField("t2", T.MapType(T.StringType(), T.FloatType())),
+        T.StructField("t2_class", T.StringType()),
+        T.StructField("t2_status", T.StringType()),
+    ])
+
+
+def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = None, gp_backend: str = "batched"):
+    """A pandas UDF classifying alerts; returns a struct (``t2``, ``t2_class``, ``t2_status``).
+
+    Arguments, in order: ``cjd, cfid, cmagpsf, csigmapsf, cisdiffpos`` (history
+    arrays), ``jdstarthist`` (double), ``roid`` (int), ``cdsxmatch`` (string).
+    A context column may be a null literal when ``cuts`` disables the cut that
+    uses it. The model is loaded once per Python worker and called once per
+    Arrow batch.
+    """
+    from pyspark.sql.functions import pandas_udf
+
+    cuts = SelectionCuts() if cuts is None else cuts
+
+    @pandas_udf(output_schema())
+    def t2(cjd: pd.Series, cfid: pd.Series, cmagpsf: pd.Series, csigmapsf: pd.Series, cisdiffpos: pd.Series,
+           jdstarthist: pd.Series, roid: pd.Series, cdsxmatch: pd.Series) -> pd.DataFrame:
+        model = load_model(model_name)
+        probabilities, status = classify_alerts(
+            cjd, cfid, cmagpsf, csigmapsf, cisdiffpos,
+            jdstarthist=pd.to_numeric(jdstarthist, errors="coerce").to_numpy(float),
+            roid=pd.to_numeric(roid, errors="coerce").to_numpy(float),
+            cdsxmatch=cdsxmatch.to_numpy(object), cuts=cuts, model=model, gp_backend=gp_backend)
+        classes = model.classes
+        maps = [dict(zip(classes, row.tolist())) if s == "ok" else None
+                for row, s in zip(probabilities, status)]
+        return pd.DataFrame({"t2": maps, "t2_class": most_probable_class(probabilities, status, classes),
+                             "t2_status": status.astype(str)})
+
+    return t2
+
+
+def _field_names(df, column):
+    from pyspark.sql import types as T
+
+    data_type = df.schema[column].dataType
+    if isinstance(data_type, T.ArrayType):
+        data_type = data_type.elementType
+    if not isinstance(data_type, T.StructType):
+        raise ValueError(f"column '{column}' should be a struct (or array of struct), not {data_type.simpleString()}")
+    return set(data_type.fieldNames())
+
+
+def history_columns(df):
+    """Fink's ``cjd``, ``cfid``, ... columns of ``df``: the existing ones, or built from
+    ``prv_candidates`` and ``candidate`` (history first, current alert last; a null or
+    empty ``prv_candidates`` gives a history of one point)."""
+    from pyspark.sql import functions as F
+
+    if all(c in df.columns for c in list(HISTORY_COLUMNS)[:4]):
+        cols = {c: F.col(c) for c in HISTORY_COLUMNS if c in df.columns}
+        cols.setdefault("cisdiffpos", F.lit(None).cast("array<string>"))
+        return cols
+    for column in ("candidate", "prv_candidates"):
+        if column not in df.columns:
+            raise ValueError(f"missing column '{column}': alerts need 'candidate' and 'prv_candidates' "
+                             f"(or Fink's history columns {list(HISTORY_COLUMNS)[:4]})")
+    candidate, history = _field_names(df, "candidate"), _field_names(df, "prv_candidates")
+    for field in REQUIRED_ALERT_FIELDS:
+        for column, fields in (("candidate", candidate), ("prv_candidates", history)):
+            if field not in fields:
+                raise ValueError(f"column '{column}' has no field '{field}'")
+    cols = {}
+    for name, field in HISTORY_COLUMNS.items():
+        if field not in candidate or field not in history:
+            cols[name] = F.lit(None).cast("array<string>")
+            continue
+        current = F.col(f"candidate.{field}")
+        element_type = df.schema["candidate"].dataType[field].dataType.simpleString()
+        past = F.coalesce(F.col(f"prv_candidates.{field}"), F.array().cast(f"array<{element_type}>"))
+        cols[name] = F.concat(past, F.array(current))
+    return cols
+
+
+def context_columns(df, cuts: SelectionCuts):
+    """Columns for the alert-context cuts, and ``cuts`` with every cut whose column is absent disabled."""
+    from pyspark.sql import functions as F
+
+    has_jdstarthist = "candidate" in df.columns and "jdstarthist" in _field_names(df, "candidate")
+    available = {"jdstarthist": has_jdstarthist, "roid": "roid" in df.columns, "cdsxmatch": "cdsxmatch" in df.columns}
+    wanted = {"jdstarthist": cuts.max_days_since_start is not None, "roid": cuts.reject_solar_system,
+              "cdsxmatch": cuts.hosts is not None}
+    for name in available:
+        if wanted[name] and not available[name]:
+            log.warning("t2: column '%s' is absent: its selection cut is skipped", name)
+    cuts = replace(cuts,
+                   max_days_since_start=cuts.max_days_since_start if available["jdstarthist"] else None,
+                   reject_solar_system=cuts.reject_solar_system and available["roid"],
+                   hosts=cuts.hosts if available["cdsxmatch"] else None)
+    cols = {
+        "jdstarthist": F.col("candidate.jdstarthist").cast("double") if has_jdstarthist else F.lit(None).cast("double"),
+        "roid": F.col("roid").cast("int") if available["roid"] else F.lit(None).cast("int"),
+        "cdsxmatch": F.col("cdsxmatch").cast("string") if available["cdsxmatch"] else F.lit(None).cast("string"),
+    }
+    return cols, cuts
+
+
+def add_t2_columns(df, model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = None,
+                   gp_backend: str = "batched"):
+    """``df`` with the columns ``t2``, ``t2_class`` and ``t2_status`` appended.
+
+    ``df`` holds ZTF alerts as Fink stores them: Fink's history columns
+    (``cjd``, ``cfid``, ``cmagpsf``, ``csigmapsf``, optionally ``cisdiffpos``) or
+    the raw ``candidate`` and ``prv_candidates``. A selection cut whose column
+    (``candidate.jdstarthist``, ``roid``, ``cdsxmatch``) is absent is skipped with a warning.
+    """
+    from pyspark.sql import functions as F
+
+    history = history_columns(df)
+    context, cuts = context_columns(df, SelectionCuts() if cuts is None else cuts)
+    udf = t2_udf(model_name, cuts, gp_backend)
+    packed = "_t2_result"
+    df = df.withColumn(packed, udf(*history.values(), *context.values()))
+    return df.select(*[c for c in df.columns if c != packed], *[F.col(f"{packed}.{c}").alias(c) for c in OUTPUT_COLUMNS])
+
+
+def get_spark(master: Optional[str] = None, app_name: str = "fink-t2"):
+    """A Spark session; ``local[*]`` unless ``master`` is given or one is already configured
+    (as under ``spark-submit``). Python workers use this interpreter."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    elif "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit, which sets the master
+        builder = builder.master("local[*]")
+    spark = (builder.config("spark.ui.showConsoleProgress", "false")
+             .config("spark.sql.session.timeZone", "UTC")
+             .getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+

@@ -1,0 +1,36 @@
+"""Selection cuts: each cut rejects what it should, a missing input skips it."""
+import numpy as np
+
+from fink_t2.cuts import SelectionCuts, apply_cuts
+from fink_t2.lightcurves import lightcurves_from_alerts
+
+JD0 = 2460000.0
+
+
+def _alerts():
+    """Five alerts: good, one point, g only, good, good."""
+    two_bands = (np.array([JD0, JD0 + 1]), np.array([1, 2]))
+    rows = [two_bands, (np.array([JD0]), np.array([1])), (np.array([JD0, JD0 + 1]), np.array([1, 1])),
+            two_bands, two_bands]
+    jd, fid = zip(*rows)
+    mag = [np.full(len(j), 18.0) for j in jd]
+    return lightcurves_from_alerts(jd, fid, mag, [np.full(len(j), 0.1) for j in jd])
+
+
+def test_each_cut_names_its_reason():
+    lc = _alerts()
+    status = apply_cuts(lc, SelectionCuts(), jdstarthist=np.array([JD0, JD0, JD0, JD0 - 200, JD0]),
+                        roid=np.array([0, 0, 0, 0, 3]), cdsxmatch=np.array(["Unknown"] * 5, dtype=object))
+    assert status.tolist() == ["ok", "cut:min_points", "cut:one_band", "cut:too_old", "cut:solar_system"]
+
+
+def test_host_cut_rejects_galactic_stars():
+    lc = _alerts()
+    status = apply_cuts(lc, SelectionCuts(), cdsxmatch=np.array(["Galaxy", "x", "x", "RRLyr", "Unknown"], dtype=object))
+    assert status[0] == "ok" and status[3] == "cut:host" and status[4] == "ok"
+
+
+def test_missing_context_skips_those_cuts_and_no_cuts_keeps_everything_with_points():
+    lc = _alerts()
+    assert apply_cuts(lc, SelectionCuts()).tolist() == ["ok", "cut:min_points", "cut:one_band", "ok", "ok"]
+    assert (apply_cuts(lc, SelectionCuts.none(), roid=np.full(5, 3)) == "ok").all()

@@ -1,0 +1,86 @@
+"""Light-curve builder: units, time direction, band order, dropped points."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fink_t2.lightcurves import BANDS, is_positive_difference, lightcurves_from_alerts, mag_to_fluxcal
+
+
+def test_fluxcal_zero_point_and_error_by_hand():
+    # m = 27.5 is the FLUXCAL zero point: flux 1; 2.5 mag brighter is 10x the flux.
+    flux, err = mag_to_fluxcal([27.5, 25.0], [0.1, 0.1])
+    np.testing.assert_allclose(flux, [1.0, 10.0])
+    # sigma_f = f * sigma_m * ln(10) / 2.5 (first-order error propagation)
+    np.testing.assert_allclose(err, [0.1 * np.log(10) / 2.5, 1.0 * np.log(10) / 2.5])
+
+
+def test_time_increases_from_first_point_even_for_unsorted_history():
+    jd = [np.array([2460010.0, 2460000.0, 2460005.0])]
+    lc = lightcurves_from_alerts(jd, [np.array([1, 2, 1])], [np.array([18.0, 19.0, 18.5])],
+                                 [np.array([0.1, 0.1, 0.1])])
+    t = lc.time_days[0, lc.mask[0]]
+    np.testing.assert_array_equal(t, [0.0, 5.0, 10.0])
+    assert lc.jd_first[0] == 2460000.0 and lc.jd_last[0] == 2460010.0
+    # the first point in time (r, 19 mag) comes first
+    assert lc.band[0, 0] == BANDS.index("r")
+    np.testing.assert_allclose(lc.flux_fluxcal[0, 0], 10 ** (-0.4 * 19.0 + 11))
+
+
+def test_i_band_never_fills_the_r_slot():
+    lc = lightcurves_from_alerts([np.array([1.0, 2.0, 3.0])], [np.array([1, 3, 3])],
+                                 [np.array([18.0, 17.0, 17.0])], [np.array([0.1, 0.1, 0.1])])
+    assert lc.n_points[0] == 1
+    np.testing.assert_array_equal(lc.n_points_per_band[0], [1, 0])
+
+
+def test_drops_non_detections_non_finite_bad_errors_duplicates_and_absurd_mags():
+    jd = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 5.0, 6.0, 7.0, 8.0])
+    mag = np.array([18.0, np.nan, 18.0, 18.0, 18.0, 18.0, -99.0, 99.0, np.inf])
+    sigma = np.array([0.1, 0.1, 0.0, -0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
+    lc = lightcurves_from_alerts([jd], [np.ones(9)], [mag], [sigma])
+    # kept: jd 1 and the first of the duplicated jd 5
+    np.testing.assert_array_equal(lc.time_days[0, lc.mask[0]], [0.0, 4.0])
+
+
+@pytest.mark.parametrize("negative", ["f", "0", "false", False, 0])
+def test_isdiffpos_encodings(negative):
+    positive = ["t", "1", "true", True, 1, None]
+    assert is_positive_difference(positive).all()
+    assert not is_positive_difference([negative]).any()
+
+
+def test_negative_difference_gives_negative_flux():
+    lc = lightcurves_from_alerts([np.array([1.0, 2.0])], [np.array([1, 1])], [np.array([18.0, 18.0])],
+                                 [np.array([0.1, 0.1])], [np.array(["t", "f"])])
+    flux = lc.flux_fluxcal[0, :2]
+    assert flux[0] > 0 and flux[1] == -flux[0]
+
+
+def test_null_empty_and_malformed_alerts_keep_their_row():
+    good = np.array([1.0, 2.0])
+    lc = lightcurves_from_alerts(
+        [good, None, np.zeros(0), good],
+        [np.array([1, 2]), None, np.zeros(0), np.array([1])],          # last alert: lengths differ
+        [np.array([18.0, 18.5]), None, np.zeros(0), np.array([18.0, 18.0])],
+        [np.array([0.1, 0.1]), None, np.zeros(0), np.array([0.1, 0.1])])
+    assert len(lc) == 4
+    np.testing.assert_array_equal(lc.n_points, [2, 0, 0, 0])
+
+
+BAND_ORDER_SCRIPT = """
+import numpy as np
+from fink_t2.lightcurves import lightcurves_from_alerts
+lc = lightcurves_from_alerts([np.array([1.0, 2.0, 3.0])], [np.array([2, 1, 2])], [np.array([18.0, 19.0, 20.0])],
+                             [np.array([0.1, 0.1, 0.1])])
+print(lc.band[0].tolist(), lc.flux_fluxcal[0].round(3).tolist())
+"""
+
+
+def test_band_order_does_not_depend_on_hash_seed():
+    outputs = {subprocess.run([sys.executable, "-c", BAND_ORDER_SCRIPT], env={"PYTHONHASHSEED": seed},
+                              capture_output=True, text=True, check=True).stdout for seed in ("0", "1", "123", "9999")}
+    assert len(outputs) == 1
+    # r (fid 2) is band index 1 and g (fid 1) is band index 0, by name
+    assert outputs.pop().startswith("[1, 0, 1]")

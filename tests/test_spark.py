@@ -1,0 +1,71 @@
+"""The UDF in a real local Spark session, on the real shared alerts."""
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+
+from conftest import shared_path
+from fink_t2.alerts_io import read_alerts
+from fink_t2.cuts import SelectionCuts
+from fink_t2.spark import add_t2_columns, history_columns
+
+
+def _check_output(pdf, classes):
+    ok = pdf["t2_status"] == "ok"
+    for probabilities in pdf.loc[ok, "t2"]:
+        assert set(probabilities) == set(classes)
+        values = np.array(list(probabilities.values()))
+        assert np.isfinite(values).all()
+        assert abs(values.sum() - 1.0) < 1e-4
+    assert (pdf.loc[ok, "t2_class"].isin(classes)).all()
+    assert pdf.loc[ok, "t2_class"].tolist() == [max(p, key=p.get) for p in pdf.loc[ok, "t2"]]
+    # the sentinel of an alert that is not classified
+    assert pdf.loc[~ok, "t2"].isna().all()
+    assert (pdf.loc[~ok, "t2_class"] == "").all()
+    assert pdf.loc[~ok, "t2_status"].str.match(r"^(cut:|error:)").all()
+
+
+@pytest.mark.parametrize("folder, n_alerts", [("ztf_alerts/parquet", 124), ("ztf_alerts/avro", 110)])
+def test_every_alert_gets_one_row(spark, model, folder, n_alerts):
+    alerts = read_alerts(spark, shared_path(folder))
+    pdf = add_t2_columns(alerts).select("candid", "t2", "t2_class", "t2_status").toPandas()
+    assert len(pdf) == n_alerts and pdf["candid"].is_unique
+    _check_output(pdf, model.classes)
+    assert (pdf["t2_status"] == "ok").sum() >= 3
+
+
+def test_without_cuts_most_alerts_are_classified(spark, model):
+    alerts = read_alerts(spark, shared_path("ztf_alerts/parquet"))
+    pdf = add_t2_columns(alerts, cuts=SelectionCuts.none()).select("t2", "t2_class", "t2_status").toPandas()
+    assert len(pdf) == 124
+    _check_output(pdf, model.classes)
+    assert (pdf["t2_status"] == "ok").mean() > 0.8
+
+
+def test_fink_history_columns_give_the_same_result(spark):
+    alerts = read_alerts(spark, shared_path("ztf_alerts/parquet"))
+    built = history_columns(alerts)
+    with_fink_columns = alerts.select("candid", "roid", "cdsxmatch", "candidate", *[c.alias(n) for n, c in built.items()])
+    ours = add_t2_columns(alerts).select("candid", "t2_class").orderBy("candid").toPandas()
+    fink = add_t2_columns(with_fink_columns.drop("prv_candidates")).select("candid", "t2_class").orderBy("candid").toPandas()
+    assert ours.equals(fink)
+
+
+def test_history_is_in_time_order_current_alert_last(spark):
+    alerts = read_alerts(spark, shared_path("ztf_alerts/parquet"))
+    row = alerts.select(history_columns(alerts)["cjd"].alias("cjd"), F.col("candidate.jd").alias("jd")).first()
+    assert row["cjd"][-1] == row["jd"]
+
+
+def test_missing_context_columns_skip_their_cuts(spark, caplog):
+    alerts = read_alerts(spark, shared_path("ztf_alerts/parquet")).drop("roid", "cdsxmatch")
+    with caplog.at_level("WARNING"):
+        pdf = add_t2_columns(alerts).select("t2_status").toPandas()
+    assert len(pdf) == 124
+    assert not pdf["t2_status"].isin(["cut:host", "cut:solar_system"]).any()
+    assert "'roid' is absent" in caplog.text and "'cdsxmatch' is absent" in caplog.text
+
+
+def test_missing_alert_column_is_a_clear_error(spark):
+    alerts = read_alerts(spark, shared_path("ztf_alerts/parquet")).drop("prv_candidates")
+    with pytest.raises(ValueError, match="missing column 'prv_candidates'"):
+        add_t2_columns(alerts)
