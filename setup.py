@@ -23,6 +23,7 @@ setup(
         "fink-science>=5,<8",       # ships the pre-trained Fink t2 weights
         "fastavro>=1.9,<2",         # reads fink-client Avro alert files
         "cramjam>=2.7,<3",          # snappy codec of those files
+        "psutil>=5.9,<8",           # benchmarks: memory of Spark's Python workers
     ],
     extras_require={"test": ["pytest>=8,<10", "hypothesis>=6.100,<7"]},
     entry_points={"console_scripts": ["fink-t2=fink_t2.cli:main"]},

@@ -5,6 +5,7 @@ absolute so that the file works as a script once the package is installed).
 """
 import argparse
 import logging
+import os
 import shutil
 import sys
 import time
@@ -77,10 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--no-cuts", action="store_true", help="classify every alert with >= 1 g/r point")
     classify.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
     classify.set_defaults(run=classify_command)
+
+    from fink_t2 import bench
+
+    bench.add_parser(sub)
     return parser
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # before NumPy and TensorFlow start their thread pools
+        from fink_t2.bench import SINGLE_THREAD_ENV
+
+        os.environ.update(SINGLE_THREAD_ENV)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     return args.run(args)

@@ -120,7 +120,8 @@ class _Group:
         diag = np.arange(cov.shape[1])
         cov[:, diag, diag] += self.var[index]
         chol, ok = _cholesky(cov)
-        cov_inv = np.linalg.inv(cov)
+        chol_inv = _lower_triangular_inverse(chol)
+        cov_inv = np.transpose(chol_inv, (0, 2, 1)) @ chol_inv
         alpha = (cov_inv @ y[:, :, None])[:, :, 0]
         log_det = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
         nll = 0.5 * ((y * alpha).sum(axis=1) + log_det + self.n_valid[index] * np.log(2 * np.pi))
@@ -129,6 +130,26 @@ class _Group:
         grad = -0.5 * np.stack([np.einsum("kij,kij->k", weight, kernel),
                                 np.einsum("kij,kij->k", weight, dkernel_dlt)], axis=1)
         return np.where(ok, nll, np.inf), grad, alpha
+
+
+def _lower_triangular_inverse(lower, leaf=8):
+    """Batched inverse of lower-triangular matrices (k, W, W), by 2 x 2 blocks.
+
+    [[A, 0], [B, C]]^-1 = [[A^-1, 0], [-C^-1 B A^-1, C^-1]]: the work goes to matrix
+    products, which NumPy batches far better than its LU-based ``inv`` (about 2x
+    faster from W = 24 on).
+    """
+    width = lower.shape[-1]
+    if width <= leaf:
+        return np.linalg.inv(lower)
+    h = width // 2
+    a_inv = _lower_triangular_inverse(lower[:, :h, :h], leaf)
+    c_inv = _lower_triangular_inverse(lower[:, h:, h:], leaf)
+    out = np.zeros_like(lower)
+    out[:, :h, :h] = a_inv
+    out[:, h:, h:] = c_inv
+    out[:, h:, :h] = -(c_inv @ lower[:, h:, :h]) @ a_inv
+    return out
 
 
 def _cholesky(cov):
@@ -226,7 +247,8 @@ def _projected_bfgs(group: _Group, start, lower, upper, max_iter=200, gtol=1e-5,
 
 
 def _groups(n_points, max_elements=4_000_000):
-    """Index arrays grouping objects of similar size, each small enough to hold k x W x W matrices."""
+    """Index arrays grouping objects of similar size, each small enough to hold k x W x W
+    matrices and the k x W x (2 N_TIMES) cross-covariances of the prediction."""
     order = np.argsort(n_points, kind="stable")
     sorted_points = n_points[order]
     edges = [0, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024]
@@ -234,7 +256,7 @@ def _groups(n_points, max_elements=4_000_000):
     for b in np.unique(bucket):
         members = order[bucket == b]
         width = max(int(n_points[members].max()), 1)
-        chunk = max(1, max_elements // (width * width))
+        chunk = max(1, max_elements // (width * max(width, 2 * N_TIMES)))
         for begin in range(0, len(members), chunk):
             yield members[begin:begin + chunk]
 

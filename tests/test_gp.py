@@ -4,7 +4,13 @@ import pytest
 
 from conftest import shared_path
 from fink_t2 import gp
-from fink_t2.lightcurves import lightcurves_from_points, mag_to_fluxcal
+from fink_t2.lightcurves import lightcurves_from_points
+from fink_t2.realdata import alert_lightcurves, bts_windows
+
+
+def _alert_like(bts_table, n, seed=0):
+    lc = bts_windows(bts_table, n, seed=seed)
+    return lc.subset(np.flatnonzero(lc.n_points >= 2))
 
 
 def _tiny():
@@ -51,26 +57,8 @@ def test_start_and_bounds_by_hand():
     np.testing.assert_allclose(upper[0], [np.log(50.0**2) + 10, np.log(1000.0**2)])
 
 
-def _bts_windows(bts_table, n_objects, days=30.0, seed=0):
-    """Alert-like light curves: up to ``days`` of history ending at a random detection of each object."""
-    rng = np.random.default_rng(seed)
-    codes, ids = np.unique(bts_table["objectId"].to_numpy(), return_inverse=True)
-    mjd = bts_table["mjd"].to_numpy()
-    chosen = rng.choice(len(codes), size=min(n_objects, len(codes)), replace=False)
-    end = np.array([rng.choice(mjd[ids == c]) for c in chosen])
-    position = np.full(len(codes), -1)
-    position[chosen] = np.arange(len(chosen))
-    obj = position[ids]
-    keep = (obj >= 0)
-    keep[keep] &= (mjd[keep] <= end[obj[keep]]) & (mjd[keep] > end[obj[keep]] - days)
-    band = bts_table["band"].map({"g": 0, "r": 1}).fillna(-1).to_numpy(int)
-    flux, err = mag_to_fluxcal(bts_table["mag"].to_numpy(), bts_table["magerr"].to_numpy())
-    lc = lightcurves_from_points(obj[keep], len(chosen), mjd[keep], band[keep], flux[keep], err[keep])
-    return lc.subset(np.flatnonzero(lc.n_points >= 2))
-
-
 def test_log_likelihood_matches_george_at_fixed_parameters(bts_table):
-    lc = _bts_windows(bts_table, 40)
+    lc = _alert_like(bts_table, 40)
     start, lower, upper = gp.start_and_bounds(lc)
     rng = np.random.default_rng(1)
     params = lower + rng.uniform(0.3, 0.7, size=start.shape) * (upper - lower)
@@ -88,20 +76,12 @@ def agreement(lc):
 
 
 def test_batched_fit_agrees_with_george_on_real_alert_windows(bts_table):
-    fraction, _ = agreement(_bts_windows(bts_table, 150, seed=3))
+    fraction, _ = agreement(_alert_like(bts_table, 150, seed=3))
     assert fraction >= 0.99
 
 
 def test_batched_fit_agrees_with_george_on_shared_alerts():
-    import pyarrow.parquet as pq
-    from fink_t2.lightcurves import lightcurves_from_alerts
-
-    table = pq.read_table(shared_path("ztf_alerts/parquet")).to_pydict()
-    hist = {f: [[p[f] for p in (prv or [])] + [c[f]] for prv, c in zip(table["prv_candidates"], table["candidate"])]
-            for f in ("jd", "fid", "magpsf", "sigmapsf", "isdiffpos")}
-    lc = lightcurves_from_alerts(hist["jd"], hist["fid"],
-                                 [np.array(m, dtype=float) for m in hist["magpsf"]],
-                                 [np.array(s, dtype=float) for s in hist["sigmapsf"]], hist["isdiffpos"])
+    lc = alert_lightcurves(shared_path("ztf_alerts/parquet"))
     lc = lc.subset(np.flatnonzero(lc.n_points >= 2))
     assert len(lc) > 50
     # Known limit: about 1 in 5 of these (mostly variable stars) has a multimodal likelihood

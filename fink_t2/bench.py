@@ -1,0 +1,207 @@
+"""Benchmarks as commands: figures side by side in one run, ratios against a baseline.
+
+- ``fink-t2 bench gp``: george per object vs the batched engine on the same real light curves.
+- ``fink-t2 bench pipeline``: the full UDF path in local Spark on replicated, jittered real
+  alerts (cuts off and on) vs an anchor-style path (george + one model call per object).
+
+Run single-threaded (the CLI pins BLAS/OpenMP/TF to one thread and Spark to ``local[1]``).
+"""
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import gp
+from .lightcurves import LightCurves
+from .realdata import HISTORY_FIELDS, alert_histories, alert_lightcurves, bts_windows, shared_data_dir
+
+SINGLE_THREAD_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                            "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
+
+
+def real_lightcurves(n: int) -> LightCurves:
+    """``n`` real light curves with >= 2 points: the shared alerts first, then 30-day BTS windows."""
+    data = shared_data_dir()
+    alerts = alert_lightcurves(data / "ztf_alerts" / "parquet")
+    alerts = alerts.subset(np.flatnonzero(alerts.n_points >= 2))
+    if n <= len(alerts):
+        return alerts.subset(np.arange(n))
+    table = pd.read_parquet(data / "bts_dev" / "bts_dev_lightcurves.parquet")
+    windows = bts_windows(table, 2 * n, seed=1)
+    windows = windows.subset(np.flatnonzero(windows.n_points >= 2)[: n - len(alerts)])
+    return _concat(alerts, windows)
+
+
+def _concat(a: LightCurves, b: LightCurves) -> LightCurves:
+    width = max(a.mask.shape[1], b.mask.shape[1])
+    pad = lambda x: np.pad(x, ((0, 0), (0, width - x.shape[1])))  # noqa: E731
+    fields = ("time_days", "flux_fluxcal", "fluxerr_fluxcal", "band", "mask")
+    return LightCurves(*(np.concatenate([pad(getattr(a, f)), pad(getattr(b, f))]) for f in fields),
+                       np.concatenate([a.jd_first, b.jd_first]), np.concatenate([a.jd_last, b.jd_last]))
+
+
+def _timed(function, *args):
+    start = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - start
+
+
+def bench_gp(n_objects: int) -> dict:
+    lc = real_lightcurves(n_objects)
+    (mean_b, fit_b), batched_s = _timed(gp.interpolate, lc, "batched")
+    (mean_g, fit_g), reference_s = _timed(gp.interpolate, lc, "george")
+    curve_range = mean_g.max(axis=(1, 2)) - mean_g.min(axis=(1, 2))
+    deviation = np.abs(mean_b - mean_g).max(axis=(1, 2)) / np.maximum(curve_range, 1e-300)
+    agree = (fit_b.log_likelihood >= fit_g.log_likelihood - 0.01) & (deviation < 0.01)
+    print(f"light curves: {len(lc)} (points per object: median {np.median(lc.n_points):.0f}, "
+          f"max {lc.n_points.max()})")
+    print(f"george per object: {reference_s:.2f} s ({1e3 * reference_s / len(lc):.2f} ms/object)")
+    print(f"batched engine:    {batched_s:.2f} s ({1e3 * batched_s / len(lc):.3f} ms/object)")
+    print(f"speedup {reference_s / batched_s:.1f}x; agreement {agree.mean():.4f}; "
+          f"batched likelihood higher by > 0.01 for {np.mean(fit_b.log_likelihood > fit_g.log_likelihood + 0.01):.4f}")
+    return dict(objects=len(lc), reference_s=reference_s, batched_s=batched_s, speedup=reference_s / batched_s,
+                agree_fraction=float(agree.mean()), max_deviation=float(deviation.max()))
+
+
+def bench_gp_scaling(sizes=(5, 20, 100, 500), n_objects=20) -> dict:
+    """Seconds per object of both engines for light curves of exactly ``size`` points (BTS windows)."""
+    table = pd.read_parquet(shared_data_dir() / "bts_dev" / "bts_dev_lightcurves.parquet")
+    out = {}
+    for size in sizes:
+        lc = bts_windows(table, 4 * n_objects, days=2000.0, seed=size)
+        lc = lc.subset(np.flatnonzero(lc.n_points >= size)[:n_objects])
+        if len(lc) == 0:
+            continue
+        lc.mask[:, size:] = False  # keep the first ``size`` points of each
+        lc = lc.subset(np.arange(len(lc)))
+        _, batched_s = _timed(gp.interpolate, lc, "batched")
+        _, george_s = _timed(gp.interpolate, lc, "george")
+        out[size] = dict(objects=len(lc), batched_s_per_object=batched_s / len(lc),
+                         george_s_per_object=george_s / len(lc))
+        print(f"{size:4d} points: batched {1e3 * batched_s / len(lc):8.2f} ms/object, "
+              f"george {1e3 * george_s / len(lc):8.2f} ms/object ({len(lc)} objects)")
+    return out
+
+
+def replicated_alerts(n_alerts: int, path: Path, seed: int = 0) -> None:
+    """Write ``n_alerts`` alerts made by replicating the shared alerts with their magnitudes
+    jittered by their errors, as parquet with Fink's history columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = alert_histories(shared_data_dir() / "ztf_alerts" / "parquet")
+    rng = np.random.default_rng(seed)
+    pick = np.arange(n_alerts) % len(source["jd"])
+    cmag = [source["magpsf"][i] + rng.normal(0, 1, len(source["magpsf"][i])) * np.nan_to_num(source["sigmapsf"][i])
+            for i in pick]
+    table = pa.table({
+        "candid": np.arange(n_alerts, dtype=np.int64),
+        "objectId": [f"{source['objectId'][i]}_{k}" for k, i in enumerate(pick)],
+        "candidate": pa.array([{"jdstarthist": source["jdstarthist"][i]} for i in pick],
+                              pa.struct([("jdstarthist", pa.float64())])),
+        "cjd": [source["jd"][i] for i in pick], "cfid": [source["fid"][i] for i in pick], "cmagpsf": cmag,
+        "csigmapsf": [source["sigmapsf"][i] for i in pick],
+        "cisdiffpos": [source["isdiffpos"][i].astype(str) for i in pick],
+        "roid": [source["roid"][i] for i in pick], "cdsxmatch": [source["cdsxmatch"][i] for i in pick],
+    })
+    pq.write_table(table, path, row_group_size=10_000)
+
+
+def _python_worker_peak_rss_mb() -> float:
+    """Largest peak RSS (VmHWM) among the Python processes Spark started under this one."""
+    import psutil
+
+    peaks = [0.0]
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "python" in child.name():
+                status = Path(f"/proc/{child.pid}/status").read_text()
+                peaks.append(int(status.split("VmHWM:")[1].split()[0]) / 1024)
+        except (psutil.Error, OSError, IndexError):
+            continue
+    return max(peaks)
+
+
+def _run_udf(spark, path, cuts) -> tuple:
+    from .spark import add_t2_columns
+
+    start = time.perf_counter()
+    counts = add_t2_columns(spark.read.parquet(str(path)), cuts=cuts).groupBy("t2_status").count().collect()
+    seconds = time.perf_counter() - start
+    total = sum(r["count"] for r in counts)
+    classified = sum(r["count"] for r in counts if r["t2_status"] == "ok")
+    return total, classified, seconds
+
+
+def anchor_rate(n_alerts: int) -> float:
+    """Classified alerts/s of the anchor-style path: george per object, one model call per object."""
+    from .classify import STATUS_OK
+    from .cuts import SelectionCuts, apply_cuts
+    from .lightcurves import lightcurves_from_alerts
+    from .models import load_model, scale_inputs
+
+    model = load_model()
+    source = alert_histories(shared_data_dir() / "ztf_alerts" / "parquet")
+    pick = np.arange(n_alerts) % len(source["jd"])
+    start = time.perf_counter()
+    lc = lightcurves_from_alerts(*([source[f][i] for i in pick] for f in HISTORY_FIELDS))
+    selected = np.flatnonzero(apply_cuts(lc, SelectionCuts.none()) == STATUS_OK)
+    for i in selected:
+        flux, _ = gp.interpolate(lc.subset([i]), "george")
+        model.network(scale_inputs(flux, model.card["input_scaling"]), training=False)
+    return len(selected) / (time.perf_counter() - start)
+
+
+def bench_pipeline(n_alerts: int, anchor_alerts: int = 200) -> dict:
+    from .cuts import SelectionCuts
+    from .spark import get_spark
+
+    spark = get_spark("local[1]", app_name="fink-t2-bench")
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "alerts.parquet"
+        replicated_alerts(n_alerts, path)
+        _run_udf(spark, path, SelectionCuts.none())  # warm-up: workers start, model loads
+        results = {}
+        for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", SelectionCuts())):
+            total, classified, seconds = _run_udf(spark, path, cuts)
+            results[name] = dict(alerts=total, classified=classified, seconds=seconds, cores=1,
+                                 alerts_per_s_per_core=total / seconds,
+                                 classified_per_s_per_core=classified / seconds)
+            print(f"{name}: {total} alerts, {classified} classified in {seconds:.1f} s: "
+                  f"{total / seconds:.0f} alerts/s/core, {classified / seconds:.0f} classified/s/core")
+    peak = _python_worker_peak_rss_mb()
+    anchor = anchor_rate(anchor_alerts)
+    out = dict(results["cuts_off"])
+    out.update(anchor_classified_per_s_per_core=anchor, ratio_vs_anchor=out["classified_per_s_per_core"] / anchor,
+               peak_rss_mb=peak, cuts_on=dict(results["cuts_on"], peak_rss_mb=peak))
+    print(f"anchor (george + one model call per object, {anchor_alerts} alerts): {anchor:.1f} classified/s/core; "
+          f"ratio {out['ratio_vs_anchor']:.1f}x; peak RSS of the Python worker {peak:.0f} MB "
+          f"(driver {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+    return out
+
+
+def run(args) -> int:
+    if args.target == "gp":
+        result = bench_gp(args.objects)
+        if args.scaling:
+            result["scaling"] = bench_gp_scaling()
+    else:
+        result = bench_pipeline(args.alerts)
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("bench", help="benchmarks on real light curves (single core)")
+    parser.add_argument("target", choices=["gp", "pipeline"])
+    parser.add_argument("--objects", type=int, default=2000, help="light curves for 'gp' (default 2000)")
+    parser.add_argument("--alerts", type=int, default=100_000, help="alerts for 'pipeline' (default 100000)")
+    parser.add_argument("--scaling", action="store_true", help="'gp': also time histories of 5, 20, 100, 500 points")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
+    parser.set_defaults(run=run)

@@ -1,0 +1,66 @@
+"""Real light-curve sets from the shared data, for tests and benchmarks.
+
+``$FINK_T2_SHARED_DATA`` (default ``../shared/data``) holds the real ZTF alerts
+and the BTS light curves (see its README).
+"""
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .lightcurves import BANDS, LightCurves, lightcurves_from_alerts, lightcurves_from_points, mag_to_fluxcal
+
+HISTORY_FIELDS = ("jd", "fid", "magpsf", "sigmapsf", "isdiffpos")
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("FINK_T2_SHARED_DATA", Path.cwd().parent / "shared" / "data"))
+
+
+def alert_histories(path) -> dict:
+    """History arrays (history first, current alert last) of the alerts in a Fink parquet file/folder.
+
+    Returns a dict field -> list (one entry per alert) for ``HISTORY_FIELDS``,
+    plus ``candid``, ``objectId``, ``jdstarthist``, ``roid`` and ``cdsxmatch``.
+    """
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["candid", "objectId", "candidate", "prv_candidates", "roid", "cdsxmatch"])
+    rows = table.to_pydict()
+    out = {field: [np.array([p[field] for p in (prv or [])] + [c[field]],
+                            dtype=object if field == "isdiffpos" else float)
+                   for prv, c in zip(rows["prv_candidates"], rows["candidate"])]
+           for field in HISTORY_FIELDS}
+    out.update(candid=rows["candid"], objectId=rows["objectId"], roid=rows["roid"], cdsxmatch=rows["cdsxmatch"],
+               jdstarthist=[c["jdstarthist"] for c in rows["candidate"]])
+    return out
+
+
+def alert_lightcurves(path) -> LightCurves:
+    """Light curves of the alerts in a Fink parquet file/folder, one per alert."""
+    h = alert_histories(path)
+    return lightcurves_from_alerts(*(h[field] for field in HISTORY_FIELDS))
+
+
+def bts_windows(table: pd.DataFrame, n: int, days: float = 30.0, seed: int = 0) -> LightCurves:
+    """``n`` alert-like light curves cut from a BTS table: the ``days`` of history up to a
+    detection drawn at random, objects drawn with replacement once all are used."""
+    rng = np.random.default_rng(seed)
+    object_ids, codes = np.unique(table["objectId"].to_numpy(), return_inverse=True)
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(len(object_ids)))
+    counts = np.bincount(codes, minlength=len(object_ids))
+    chosen = np.concatenate([rng.permutation(len(object_ids)) for _ in range(n // len(object_ids) + 1)])[:n]
+    end_row = order[starts[chosen] + rng.integers(0, counts[chosen])]
+    mjd = table["mjd"].to_numpy(float)
+    band = table["band"].map({b: i for i, b in enumerate(BANDS)}).fillna(-1).to_numpy(np.int64)
+    flux, fluxerr = mag_to_fluxcal(table["mag"].to_numpy(float), table["magerr"].to_numpy(float))
+
+    # rows of each chosen object, then keep those inside its window
+    rows = np.concatenate([order[starts[c]:starts[c] + counts[c]] for c in chosen])
+    owner = np.repeat(np.arange(n), counts[chosen])
+    end = mjd[end_row][owner]
+    inside = (mjd[rows] <= end) & (mjd[rows] > end - days)
+    rows, owner = rows[inside], owner[inside]
+    return lightcurves_from_points(owner, n, mjd[rows], band[rows], flux[rows], fluxerr[rows])
