@@ -80,8 +80,8 @@ def _wavelengths(lc: LightCurves, wavelengths_a) -> np.ndarray:
 
 # --------------------------------------------------------------------------- batched NumPy engine
 
-def _matern32_terms(dt2, dl2_scaled, log_params, derivative=True):
-    """Kernel and (if ``derivative``) its derivative w.r.t. log lt2, from squared separations (k, W, V).
+def _matern32_terms(dt2, dl2_scaled, log_params):
+    """Kernel and its derivative w.r.t. log lt2, from squared separations (k, W, V).
 
     ``dl2_scaled`` is the squared wavelength separation already divided by 6000**2.
     """
@@ -90,8 +90,6 @@ def _matern32_terms(dt2, dl2_scaled, log_params, derivative=True):
     scaled_dt2 = dt2 * inv_lt2
     sqrt3_r = np.sqrt(3.0 * (scaled_dt2 + dl2_scaled))
     decay = amp2 * np.exp(-sqrt3_r)
-    if not derivative:
-        return (1.0 + sqrt3_r) * decay, None
     # d kernel / d log(lt2) = amp2 * 1.5 * exp(-sqrt3 r) * dt2 / lt2 (finite at r = 0)
     return (1.0 + sqrt3_r) * decay, 1.5 * decay * scaled_dt2
 
@@ -280,16 +278,27 @@ def _fit_batched(lc: LightCurves, wavelengths_a):
 
 
 def _predict_from_alpha(lc: LightCurves, log_params, alpha, times, wavelengths_a):
-    """GP mean (k, T, B) at ``times`` (k, T) for every band, given alpha = K^-1 y (k, W)."""
+    """GP mean (k, T, B) at ``times`` (k, T) for every band, given alpha = K^-1 y (k, W).
+
+    alpha is exactly zero on padding (its block of K is the identity, its flux zero),
+    so padded points add nothing. Written in place: this is the largest array of a fit.
+    """
     n_bands = len(wavelengths_a)
     t = np.where(lc.mask, lc.time_days, 0.0)
     lam = _wavelengths(lc, wavelengths_a) / WAVELENGTH_SCALE_A
     grid_t = np.repeat(times, n_bands, axis=1)                        # (k, T*B), band fastest
     grid_l = np.tile(np.asarray(wavelengths_a, float) / WAVELENGTH_SCALE_A, times.shape[1])[None, :]
-    cross, _ = _matern32_terms((t[:, :, None] - grid_t[:, None, :]) ** 2,
-                               (lam[:, :, None] - grid_l[:, None, :]) ** 2, log_params, derivative=False)
-    cross = np.where(lc.mask[:, :, None], cross, 0.0)
-    return np.einsum("kwp,kw->kp", cross, alpha).reshape(len(t), times.shape[1], n_bands)
+    sqrt3_r = np.subtract(t[:, :, None], grid_t[:, None, :])
+    np.square(sqrt3_r, out=sqrt3_r)
+    sqrt3_r *= np.exp(-log_params[:, 1])[:, None, None]
+    sqrt3_r += (lam[:, :, None] - grid_l[:, None, :]) ** 2
+    sqrt3_r *= 3.0
+    np.sqrt(sqrt3_r, out=sqrt3_r)
+    cross = np.exp(-sqrt3_r)
+    sqrt3_r += 1.0
+    cross *= sqrt3_r                                                  # (1 + sqrt3 r) exp(-sqrt3 r)
+    weights = alpha * np.exp(log_params[:, 0])[:, None]               # amp2 folded into alpha
+    return np.einsum("kwp,kw->kp", cross, weights).reshape(len(t), times.shape[1], n_bands)
 
 
 def predict_mean(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELENGTHS_A) -> np.ndarray:
