@@ -70,16 +70,28 @@ def bench_gp(n_objects: int) -> dict:
 
 
 def bench_gp_scaling(sizes=(5, 20, 100, 500), n_objects=20) -> dict:
-    """Seconds per object of both engines for light curves of exactly ``size`` points (BTS windows)."""
+    """Seconds per object of both engines on histories of exactly ``size`` points.
+
+    Built from the ``n_objects`` longest full BTS light curves; beyond a curve's
+    length, its points are repeated 0.01 day later with the flux jittered by its
+    error (BTS curves hold at most ~250 points).
+    """
+    from .classify import lightcurves_from_table
+
     table = pd.read_parquet(shared_data_dir() / "bts_dev" / "bts_dev_lightcurves.parquet")
+    full, _ = lightcurves_from_table(table)
+    longest = full.subset(np.argsort(full.n_points)[::-1][:n_objects])
+    rng = np.random.default_rng(0)
     out = {}
     for size in sizes:
-        lc = bts_windows(table, 4 * n_objects, days=2000.0, seed=size)
-        lc = lc.subset(np.flatnonzero(lc.n_points >= size)[:n_objects])
-        if len(lc) == 0:
-            continue
-        lc.mask[:, size:] = False  # keep the first ``size`` points of each
-        lc = lc.subset(np.arange(len(lc)))
+        points = [np.flatnonzero(m) for m in longest.mask]
+        take = [np.resize(p, size) for p in points]                       # repeat the curve as needed
+        repeat = [np.arange(size) // len(p) for p in points]
+        pick = lambda a: np.stack([a[i, t] for i, t in enumerate(take)])  # noqa: E731
+        err = pick(longest.fluxerr_fluxcal)
+        lc = LightCurves(pick(longest.time_days) + 0.01 * np.stack(repeat),
+                         pick(longest.flux_fluxcal) + (np.stack(repeat) > 0) * rng.normal(0, 1, err.shape) * err,
+                         err, pick(longest.band), np.ones((len(take), size), bool), longest.jd_first, longest.jd_last)
         _, batched_s = _timed(gp.interpolate, lc, "batched")
         _, george_s = _timed(gp.interpolate, lc, "george")
         out[size] = dict(objects=len(lc), batched_s_per_object=batched_s / len(lc),

@@ -19,8 +19,9 @@ from typing import Dict, Optional
 import numpy as np
 
 DEFAULT_MODEL = "fink-gr-noz"
-#: Objects per forward pass: bounds memory; the cost per object does not depend on it.
-PREDICT_CHUNK = 4096
+#: Objects per forward pass: bounds memory (attention is n x 100 x 100 per head); the cost
+#: per object does not depend on it.
+PREDICT_CHUNK = 1024
 
 
 class ModelError(RuntimeError):
