@@ -179,8 +179,10 @@ def lightcurves_from_alerts(jd, fid, magpsf, sigmapsf, isdiffpos: Optional[Seque
     with np.errstate(invalid="ignore"):
         mag = np.where((mag > MAG_RANGE[0]) & (mag < MAG_RANGE[1]), mag, np.nan)
     flux, fluxerr = mag_to_fluxcal(mag, _flatten(sigmapsf, use, float))
-    signs = [row if keep else ["t"] * n for row, keep, n in zip(isdiffpos, has_sign, lengths)]
-    flux = np.where(is_positive_difference(_flatten(signs, use, object)), flux, -flux)
+    positive = np.ones(len(flux), dtype=bool)  # alerts without a sign count as positive
+    positive[np.repeat(has_sign, np.where(use, lengths, 0))] = is_positive_difference(
+        _flatten(isdiffpos, use & has_sign, object))
+    flux = np.where(positive, flux, -flux)
 
     fid_flat = _flatten(fid, use, float)
     band = np.full(len(fid_flat), -1, dtype=np.int64)
