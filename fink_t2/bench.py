@@ -156,7 +156,7 @@ def anchor_rate(n_alerts: int) -> float:
     from .classify import STATUS_OK
     from .cuts import SelectionCuts, apply_cuts
     from .lightcurves import lightcurves_from_alerts
-    from .models import load_model, scale_inputs
+    from .models import load_model
 
     model = load_model()
     source = alert_histories(shared_data_dir() / "ztf_alerts" / "parquet")
@@ -166,7 +166,7 @@ def anchor_rate(n_alerts: int) -> float:
     selected = np.flatnonzero(apply_cuts(lc, SelectionCuts.none()) == STATUS_OK)
     for i in selected:
         flux, _ = gp.interpolate(lc.subset([i]), "george")
-        model.network(scale_inputs(flux, model.card["input_scaling"]), training=False)
+        model.predict_proba(flux, lc.jd_last[[i]] - lc.jd_first[[i]])
     return len(selected) / (time.perf_counter() - start)
 
 

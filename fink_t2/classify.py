@@ -20,18 +20,29 @@ from .models import T2Model, load_model
 STATUS_OK = "ok"
 
 
-def classify_batch(lightcurves: LightCurves, status: np.ndarray, model: T2Model, gp_backend: str = "batched"):
-    """Probabilities (n, n_classes) float32 (NaN where status is not ok) and the updated status (n,)."""
+def gp_inputs(lightcurves: LightCurves, status: np.ndarray, wavelengths_a, gp_backend: str = "batched"):
+    """GP-interpolated model inputs of the objects whose status is ok: the step training shares with inference.
+
+    Returns ``(selected (k,) indices, gp_flux (k, T, B) FLUXCAL, span_days (k,), status (n,))``;
+    objects whose GP fails get ``error:gp`` and are left out of ``selected``.
+    """
     status = np.asarray(status, dtype=object).copy()
-    probabilities = np.full((len(lightcurves), len(model.classes)), np.nan, dtype=np.float32)
     selected = np.flatnonzero(status == STATUS_OK)
-    if selected.size == 0:
-        return probabilities, status
-    gp_flux, fit = gp.interpolate(lightcurves.subset(selected), backend=gp_backend, wavelengths_a=model.wavelengths_a)
+    subset = lightcurves.subset(selected)
+    gp_flux, fit = gp.interpolate(subset, backend=gp_backend, wavelengths_a=wavelengths_a)
     gp_ok = fit.ok & np.isfinite(gp_flux).all(axis=(1, 2))
     status[selected[~gp_ok]] = "error:gp"
-    selected, gp_flux = selected[gp_ok], gp_flux[gp_ok]
-    predicted = model.predict_proba(gp_flux)
+    span_days = subset.jd_last - subset.jd_first
+    return selected[gp_ok], gp_flux[gp_ok], span_days[gp_ok], status
+
+
+def classify_batch(lightcurves: LightCurves, status: np.ndarray, model: T2Model, gp_backend: str = "batched"):
+    """Probabilities (n, n_classes) float32 (NaN where status is not ok) and the updated status (n,)."""
+    probabilities = np.full((len(lightcurves), len(model.classes)), np.nan, dtype=np.float32)
+    if not np.any(np.asarray(status) == STATUS_OK):
+        return probabilities, np.asarray(status, dtype=object).copy()
+    selected, gp_flux, span_days, status = gp_inputs(lightcurves, status, model.wavelengths_a, gp_backend)
+    predicted = model.predict_proba(gp_flux, span_days)
     model_ok = np.isfinite(predicted).all(axis=1)
     status[selected[~model_ok]] = "error:model"
     probabilities[selected[model_ok]] = predicted[model_ok]

@@ -1,4 +1,4 @@
-"""Command line: ``fink-t2 classify`` (alerts -> parquet) and ``fink-t2 bench``.
+"""Command line: ``fink-t2 classify`` (alerts -> parquet), ``data``, ``train``, ``evaluate`` and ``bench``.
 
 Also runnable as ``spark-submit fink_t2/cli.py classify INPUT OUTPUT`` (imports are
 absolute so that the file works as a script once the package is installed).
@@ -60,6 +60,54 @@ def classify_command(args) -> int:
     return 0
 
 
+def stream_command(args) -> int:
+    from fink_t2 import stream
+    from fink_t2.cuts import SelectionCuts
+    from fink_t2.spark import get_spark
+
+    logging.getLogger("fink_t2").setLevel(logging.INFO)
+    spark = get_spark(args.master, app_name="fink-t2-stream")
+    paths = [Path(p).resolve() for p in (args.input, args.output, args.checkpoint)]
+    paths[0].mkdir(parents=True, exist_ok=True)
+    try:
+        return stream.run(spark, *paths, trigger_seconds=args.trigger, schema_file=args.schema,
+                          model_name=args.model, cuts=SelectionCuts.none() if args.no_cuts else None)
+    finally:
+        spark.stop()
+
+
+def data_command(args) -> int:
+    from fink_t2.datasets import fetch_plasticc
+
+    print(f"fink-t2: PLAsTiCC files in {fetch_plasticc(args.dir, args.wheel)}")
+    return 0
+
+
+def train_command(args) -> int:
+    from fink_t2.training import train
+
+    logging.getLogger("fink_t2").setLevel(logging.INFO)
+    card = train(Path(args.out), seed=args.seed, ztf_table=args.ztf_table, n_folds=args.folds,
+                 plasticc_dir=args.plasticc_dir, epochs=args.epochs)
+    print(f"fink-t2: model {card['id']} trained in {card['training']['seconds']} s -> {args.out}")
+    return 0
+
+
+def evaluate_command(args) -> int:
+    import json
+
+    from fink_t2.evaluate import evaluate
+
+    out = args.out or f"evaluation/{args.model}-{args.data}-{'all' if args.days is None else f'{args.days:g}d'}"
+    result = evaluate(args.model, args.data, args.days, out, args.data_path)
+    summary = {k: result[k] for k in ("model", "data", "days", "cross_validated", "objects", "coverage", "accuracy",
+                                      "mean_recall_SNIa_SNII_SNIbc", "log_loss")}
+    summary["recall"] = {c: round(v["recall"], 3) for c, v in result["per_class"].items()}
+    print(json.dumps(summary))
+    print(f"fink-t2: metrics and plots in {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from fink_t2.gp import BACKENDS
     from fink_t2.models import DEFAULT_MODEL
@@ -78,6 +126,42 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--no-cuts", action="store_true", help="classify every alert with >= 1 g/r point")
     classify.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
     classify.set_defaults(run=classify_command)
+
+    stream = sub.add_parser("stream", help="classify alert files as they land in a folder (Structured Streaming)")
+    stream.add_argument("--input", required=True, help="folder where parquet alert files land (nested folders too)")
+    stream.add_argument("--output", required=True, help="output parquet folder (read it with Spark)")
+    stream.add_argument("--checkpoint", required=True, help="checkpoint folder; reuse it to resume after a stop or crash")
+    stream.add_argument("--trigger", type=float, default=10.0, help="seconds between micro-batches (default: 10)")
+    stream.add_argument("--schema", help="parquet file whose schema the alerts have (default: the first input file's)")
+    stream.add_argument("--master", help="Spark master URL (default: local[*])")
+    stream.add_argument("--model", default=DEFAULT_MODEL, help=f"model name (default: {DEFAULT_MODEL})")
+    stream.add_argument("--no-cuts", action="store_true", help="classify every alert with >= 1 g/r point")
+    stream.set_defaults(run=stream_command)
+
+    data = sub.add_parser("data", help="fetch a training/evaluation data set into the cache")
+    data.add_argument("dataset", choices=["plasticc"], help="plasticc: PLAsTiCC train set and held-out test supernovae")
+    data.add_argument("--dir", help="where to put the files (default: ~/.cache/fink-t2/plasticc or $FINK_T2_CACHE)")
+    data.add_argument("--wheel", help="a local copy of the snmachine wheel, for machines without network")
+    data.set_defaults(run=data_command)
+
+    train = sub.add_parser("train", help="train a t2 model on ZTF-like PLAsTiCC (+ labelled ZTF) light curves")
+    train.add_argument("--out", required=True, help="weights folder, e.g. data/models/t2/NAME (card: NAME.json beside it)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--ztf-table", help="labelled real ZTF light curves (bts_dev format) to add, cross-validated")
+    train.add_argument("--folds", type=int, default=5, help="cross-validation folds over --ztf-table (default: 5)")
+    train.add_argument("--epochs", type=int, default=20)
+    train.add_argument("--plasticc-dir", help="where `fink-t2 data plasticc` put the files")
+    train.set_defaults(run=train_command)
+
+    from fink_t2.evaluate import DATASETS
+
+    evaluate = sub.add_parser("evaluate", help="metrics JSON and plots of a model on labelled light curves")
+    evaluate.add_argument("--model", default=DEFAULT_MODEL)
+    evaluate.add_argument("--data", required=True, choices=DATASETS)
+    evaluate.add_argument("--days", type=float, help="keep the first D days after the first detection (default: all)")
+    evaluate.add_argument("--out", help="output folder (default: evaluation/MODEL-DATA-DAYS)")
+    evaluate.add_argument("--data-path", help="read the data set from here (bts: a table; plasticc-test: a folder)")
+    evaluate.set_defaults(run=evaluate_command)
 
     from fink_t2 import bench
 

@@ -74,22 +74,49 @@ def verify_files(card: dict) -> Path:
     return root
 
 
+def peak_normalized(gp_flux: np.ndarray) -> np.ndarray:
+    """GP flux (n, T, B) divided by each object's largest |flux| over times and bands (colour is kept)."""
+    peak = np.abs(gp_flux).max(axis=(1, 2), keepdims=True)
+    return gp_flux / np.where(peak > 0, peak, 1.0)
+
+
+def fit_scaling(gp_flux: np.ndarray) -> dict:
+    """A ``peak_normalized_robust`` scaling fitted on training GP flux (n, T, B): per-band median and IQR."""
+    normalized = peak_normalized(gp_flux)
+    q25, median, q75 = np.percentile(normalized, [25, 50, 75], axis=(0, 1))
+    return {"method": "peak_normalized_robust", "center": median.round(6).tolist(),
+            "scale": np.where(q75 > q25, q75 - q25, 1.0).round(6).tolist()}
+
+
 def scale_inputs(gp_flux: np.ndarray, scaling: dict) -> np.ndarray:
     """Model input (n, T, B) float32 from GP flux (n, T, B) FLUXCAL, as the card's scaling says.
 
     ``per_object_robust``: each object and band on its own, (x - median) / IQR.
     ``global_robust``: fitted constants ``center`` and ``scale`` (one per band).
+    ``peak_normalized_robust``: flux / peak |flux| of the object, then the fitted
+    ``center`` and ``scale`` per band (brightness drops out, colour stays).
     """
     method = scaling["method"]
     if method == "per_object_robust":
         q25, median, q75 = np.percentile(gp_flux, [25, 50, 75], axis=1, keepdims=True)
         iqr = q75 - q25
         scaled = (gp_flux - median) / np.where(iqr > 0, iqr, 1.0)
-    elif method == "global_robust":
-        scaled = (gp_flux - np.asarray(scaling["center"])) / np.asarray(scaling["scale"])
+    elif method in ("global_robust", "peak_normalized_robust"):
+        x = peak_normalized(gp_flux) if method == "peak_normalized_robust" else gp_flux
+        scaled = (x - np.asarray(scaling["center"])) / np.asarray(scaling["scale"])
     else:
         raise ModelError(f"unknown input scaling method {method!r} in the model card")
     return scaled.astype(np.float32)
+
+
+#: Auxiliary input name -> function of the light curves' span (days).
+AUX_INPUTS = {"log10_span_days": lambda span_days: np.log10(1.0 + np.maximum(span_days, 0.0))}
+
+
+def aux_inputs(span_days: np.ndarray, names) -> np.ndarray:
+    """(n, len(names)) float32 auxiliary model inputs from each light curve's span (n,) in days."""
+    span_days = np.asarray(span_days, dtype=float)
+    return np.column_stack([AUX_INPUTS[name](span_days) for name in names]).astype(np.float32)
 
 
 @dataclass
@@ -107,31 +134,58 @@ class T2Model:
     def wavelengths_a(self):
         return tuple(self.card["wavelengths_a"])
 
-    def predict_proba(self, gp_flux: np.ndarray) -> np.ndarray:
-        """(n, n_classes) float32 class probabilities from GP flux (n, T, B) in FLUXCAL."""
+    @property
+    def aux_names(self):
+        return list(self.card.get("aux_inputs", []))
+
+    def predict_proba(self, gp_flux: np.ndarray, span_days: Optional[np.ndarray] = None) -> np.ndarray:
+        """(n, n_classes) float32 class probabilities from GP flux (n, T, B) in FLUXCAL.
+
+        ``span_days`` (n,): days from first to last point, needed by models with auxiliary inputs.
+        """
         n = len(gp_flux)
         if n == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         x = scale_inputs(np.asarray(gp_flux, dtype=float), self.card["input_scaling"])
-        out = [np.asarray(self.network(x[i:i + PREDICT_CHUNK], training=False))
-               for i in range(0, n, PREDICT_CHUNK)]
+        if self.aux_names:
+            if span_days is None:
+                raise ValueError(f"model '{self.card['id']}' needs span_days for its inputs {self.aux_names}")
+            aux = aux_inputs(span_days, self.aux_names)
+            chunks = ([x[i:i + PREDICT_CHUNK], aux[i:i + PREDICT_CHUNK]] for i in range(0, n, PREDICT_CHUNK))
+        else:
+            chunks = (x[i:i + PREDICT_CHUNK] for i in range(0, n, PREDICT_CHUNK))
+        out = [np.asarray(self.network(chunk, training=False)) for chunk in chunks]
         return np.concatenate(out).astype(np.float32)
 
 
-_LOADED: Dict[str, T2Model] = {}
+_LOADED: Dict[tuple, T2Model] = {}
 
 
-def load_model(name: Optional[str] = None) -> T2Model:
-    """The model ``name`` (default ``DEFAULT_MODEL``), verified and loaded once per process."""
-    name = name or DEFAULT_MODEL
-    if name not in _LOADED:
-        card = read_card(name)
-        root = verify_files(card)
-        if card["format"] != "tf_keras_savedmodel":
-            raise ModelError(f"model '{name}': unknown format {card['format']!r}")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def _load_network(card: dict, root: Path, weights: Optional[str]):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if card["format"] == "tf_keras_savedmodel":
         # The published SavedModel predates Keras 3: only the tf_keras loader reads it.
         import tf_keras
 
-        _LOADED[name] = T2Model(card, tf_keras.models.load_model(str(root), compile=False))
-    return _LOADED[name]
+        return tf_keras.models.load_model(str(root), compile=False)
+    if card["format"] == "keras3_weights":
+        from .t2net import build_network
+
+        network = build_network(card["n_times"], len(card["bands"]), len(card["classes"]),
+                                len(card.get("aux_inputs", [])), **card["architecture"])
+        network.load_weights(str(root / (weights or card["weights"])))
+        return network
+    raise ModelError(f"model '{card['id']}': unknown format {card['format']!r}")
+
+
+def load_model(name: Optional[str] = None, weights: Optional[str] = None) -> T2Model:
+    """The model ``name`` (default ``DEFAULT_MODEL``), verified and loaded once per process.
+
+    ``weights`` picks another weight file of the card (a cross-validation fold model).
+    """
+    name = name or DEFAULT_MODEL
+    if (name, weights) not in _LOADED:
+        card = read_card(name)
+        root = verify_files(card)
+        _LOADED[name, weights] = T2Model(card, _load_network(card, root, weights))
+    return _LOADED[name, weights]

