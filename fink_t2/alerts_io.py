@@ -71,9 +71,63 @@ def read_avro_table(path) -> pa.Table:
     return pa.Table.from_pylist(records, schema=AVRO_ARROW_SCHEMA)
 
 
+#: Alert fields the module reads, and the Arrow type test each must pass.
+REQUIRED_FIELDS = {"jd": pa.types.is_floating, "fid": pa.types.is_integer, "magpsf": pa.types.is_floating,
+                   "sigmapsf": pa.types.is_floating}
+
+
+def _check_alert_schema(file: Path, schema: pa.Schema):
+    """Raise ``InputError`` naming the column or field that is missing or of the wrong type."""
+    names = set(schema.names)
+    if {"cjd", "cfid", "cmagpsf", "csigmapsf"} <= names:  # Fink's history columns
+        return
+    for column in ("candidate", "prv_candidates"):
+        if column not in names:
+            raise InputError(f"{file}: missing column '{column}' (alerts need 'candidate' and 'prv_candidates')")
+    candidate, history = schema.field("candidate").type, schema.field("prv_candidates").type
+    if not pa.types.is_struct(candidate):
+        raise InputError(f"{file}: column 'candidate' should be a struct, not {candidate}")
+    if not (pa.types.is_list(history) or pa.types.is_large_list(history)) or not pa.types.is_struct(history.value_type):
+        raise InputError(f"{file}: column 'prv_candidates' should be a list of structs, not {history}")
+    for column, struct in (("candidate", candidate), ("prv_candidates", history.value_type)):
+        for field, type_ok in REQUIRED_FIELDS.items():
+            index = struct.get_field_index(field)
+            if index < 0:
+                raise InputError(f"{file}: column '{column}' has no field '{field}'")
+            if not type_ok(struct.field(index).type):
+                raise InputError(f"{file}: field '{column}.{field}' has type {struct.field(index).type}, "
+                                 f"expected {type_ok.__name__.replace('is_', '')}")
+
+
+def check_parquet_alerts(path) -> int:
+    """Check every parquet file under ``path`` (readable footer, alert columns and types); return the row count.
+
+    Raises ``InputError`` naming the file and the problem, before any Spark job runs.
+    """
+    import pyarrow.parquet as pq
+
+    rows = 0
+    for file in _data_files(Path(path)):
+        try:
+            metadata = pq.ParquetFile(file)
+        except (pa.ArrowException, OSError) as error:
+            raise InputError(f"{file}: unreadable parquet ({error})") from error
+        _check_alert_schema(file, metadata.schema_arrow)
+        rows += metadata.metadata.num_rows
+    if rows == 0:
+        raise InputError(f"{path}: no alerts (the input is empty)")
+    return rows
+
+
 def read_alerts(spark, path):
-    """Spark DataFrame of the alerts in a parquet or Avro file or folder (a URL is read as parquet)."""
-    if "://" in str(path) or input_format(path) == "parquet":
+    """Spark DataFrame of the alerts in a parquet or Avro file or folder (a URL is read as parquet).
+
+    Local parquet input is checked first (``check_parquet_alerts``).
+    """
+    if "://" in str(path):
+        return spark.read.parquet(str(path))
+    if input_format(path) == "parquet":
+        check_parquet_alerts(path)
         return spark.read.parquet(str(path))
     table = read_avro_table(path)
     if table.num_rows == 0:

@@ -3,6 +3,8 @@
 - ``fink-t2 bench gp``: george per object vs the batched engine on the same real light curves.
 - ``fink-t2 bench pipeline``: the full UDF path in local Spark on replicated, jittered real
   alerts (cuts off and on) vs an anchor-style path (george + one model call per object).
+- ``fink-t2 bench stream``: delay from an alert file landing in the streaming stage's input
+  folder to its rows being committed in the output.
 
 Run single-threaded (the CLI pins BLAS/OpenMP/TF to one thread and Spark to ``local[1]``).
 """
@@ -199,13 +201,60 @@ def bench_pipeline(n_alerts: int, anchor_alerts: int = 200) -> dict:
     return out
 
 
+def bench_stream(n_files: int = 8, trigger_seconds: float = 1.0, pause_seconds: float = 3.0) -> dict:
+    """Landing-to-committed delay of ``n_files`` alert files dropped one by one into a running stream.
+
+    A batch is in the output once the sink's ``_spark_metadata`` log has its entry,
+    which is when Spark readers see it. The first file also pays for the Python
+    worker's start and the model load; it is reported apart.
+    """
+    import pyarrow.parquet as pq
+
+    from . import stream
+    from .spark import get_spark
+
+    source = shared_data_dir() / "ztf_alerts" / "parquet"
+    table = pq.read_table(source)
+    spark = get_spark("local[1]", app_name="fink-t2-bench-stream")
+    schema = spark.read.parquet(str(source)).schema
+    with tempfile.TemporaryDirectory() as tmp:
+        inbox, out, checkpoint = (Path(tmp) / name for name in ("inbox", "out", "checkpoint"))
+        inbox.mkdir()
+        query = stream.start(spark, inbox, out, checkpoint, trigger_seconds, schema)
+        committed = lambda: len([p for p in (out / "_spark_metadata").glob("*") if p.name.isdigit()])  # noqa: E731
+        delays = []
+        try:
+            for i in range(n_files):
+                before = committed()
+                pq.write_table(table, inbox / f".alerts-{i}.parquet")
+                landed = time.perf_counter()
+                (inbox / f".alerts-{i}.parquet").rename(inbox / f"alerts-{i}.parquet")
+                while committed() == before:
+                    if time.perf_counter() - landed > 300:
+                        raise RuntimeError("bench stream: no batch committed within 300 s")
+                    time.sleep(0.01)
+                delays.append(time.perf_counter() - landed)
+                print(f"file {i}: {table.num_rows} alerts committed {delays[-1]:.2f} s after landing")
+                time.sleep(pause_seconds)
+        finally:
+            query.stop()
+    warm = np.array(delays[1:])
+    result = {"files": n_files, "alerts_per_file": table.num_rows, "trigger_s": trigger_seconds,
+              "first_file_s": delays[0], "median_s": float(np.median(warm)), "max_s": float(warm.max())}
+    print(f"delay landing -> committed, files 2..{n_files}: median {result['median_s']:.2f} s, max "
+          f"{result['max_s']:.2f} s (trigger {trigger_seconds:g} s; first file {delays[0]:.2f} s, cold worker)")
+    return result
+
+
 def run(args) -> int:
     if args.target == "gp":
         result = bench_gp(args.objects)
         if args.scaling:
             result["scaling"] = bench_gp_scaling()
-    else:
+    elif args.target == "pipeline":
         result = bench_pipeline(args.alerts)
+    else:
+        result = bench_stream(args.files, args.trigger)
     if args.json:
         print(json.dumps(result))
     return 0
@@ -213,9 +262,11 @@ def run(args) -> int:
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="benchmarks on real light curves (single core)")
-    parser.add_argument("target", choices=["gp", "pipeline"])
+    parser.add_argument("target", choices=["gp", "pipeline", "stream"])
     parser.add_argument("--objects", type=int, default=2000, help="light curves for 'gp' (default 2000)")
     parser.add_argument("--alerts", type=int, default=100_000, help="alerts for 'pipeline' (default 100000)")
+    parser.add_argument("--files", type=int, default=8, help="alert files for 'stream' (default 8)")
+    parser.add_argument("--trigger", type=float, default=1.0, help="'stream': seconds between micro-batches")
     parser.add_argument("--scaling", action="store_true", help="'gp': also time histories of 5, 20, 100, 500 points")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
     parser.set_defaults(run=run)

@@ -20,9 +20,22 @@ def is_url(path) -> bool:
     return "://" in str(path)
 
 
+class UsageError(RuntimeError):
+    """A problem the user can fix (input, output, environment); printed without a stack trace."""
+
+
+def require_java():
+    """Fail early and clearly where PySpark would die with a gateway error: Java 17 is needed."""
+    java_home = os.environ.get("JAVA_HOME")
+    if not (java_home and (Path(java_home) / "bin" / "java").exists()) and shutil.which("java") is None:
+        raise UsageError("Java is not installed (PySpark 4 needs Java 17): install a JDK 17, e.g. "
+                         "`apt install openjdk-17-jre-headless`, or set JAVA_HOME")
+
+
 def classify_command(args) -> int:
-    from fink_t2.alerts_io import read_alerts
+    from fink_t2.alerts_io import check_parquet_alerts, input_format, read_alerts
     from fink_t2.cuts import SelectionCuts
+    from fink_t2.models import load_model
     from fink_t2.spark import add_t2_columns, get_spark
 
     if is_url(args.output):  # hdfs://, s3a://: Spark's own writer and existence check
@@ -33,6 +46,11 @@ def classify_command(args) -> int:
         print(f"fink-t2: {output} exists; pass --overwrite to replace it", file=sys.stderr)
         return 2
     start = time.perf_counter()
+    # Everything that can be checked without Spark is checked first: input, model, Java.
+    if not is_url(args.input) and input_format(args.input) == "parquet":
+        check_parquet_alerts(args.input)
+    load_model(args.model)
+    require_java()
     spark = get_spark(args.master)
     if sys.stderr.isatty():
         spark.conf.set("spark.ui.showConsoleProgress", "true")
@@ -63,9 +81,12 @@ def classify_command(args) -> int:
 def stream_command(args) -> int:
     from fink_t2 import stream
     from fink_t2.cuts import SelectionCuts
+    from fink_t2.models import load_model
     from fink_t2.spark import get_spark
 
     logging.getLogger("fink_t2").setLevel(logging.INFO)
+    load_model(args.model)
+    require_java()
     spark = get_spark(args.master, app_name="fink-t2-stream")
     paths = [Path(p).resolve() for p in (args.input, args.output, args.checkpoint)]
     paths[0].mkdir(parents=True, exist_ok=True)
@@ -113,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     from fink_t2.models import DEFAULT_MODEL
 
     parser = argparse.ArgumentParser(prog="fink-t2", description="Classify ZTF alerts with the t2 transformer.")
+    parser.add_argument("--debug", action="store_true", help="show full stack traces on errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
     classify = sub.add_parser("classify", help="add t2 class probabilities to alerts (parquet or Avro)")
@@ -177,7 +199,24 @@ def main(argv=None) -> int:
         os.environ.update(SINGLE_THREAD_ENV)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    from fink_t2.alerts_io import InputError
+    from fink_t2.datasets import DataError
+    from fink_t2.models import ModelError
+
+    try:
+        return args.run(args)
+    except (UsageError, InputError, ModelError, DataError) as error:
+        if args.debug:
+            raise
+        print(f"fink-t2: error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # Spark/Java errors: one line, not a JVM stack trace
+        if args.debug:
+            raise
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        print(f"fink-t2: error: {type(error).__name__}: {first_line[:500]} (rerun with --debug for details)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ START_TIMESCALE_DAYS = 20.0
 LOG_TIMESCALE2_BOUNDS = (0.0, np.log(1000.0**2))
 LOG_AMPLITUDE2_HALF_WIDTH = 10.0
 BACKENDS = ("batched", "george")
+#: The fit is cubic in the number of points: longer histories are thinned evenly to this many.
+MAX_POINTS = 300
 _SQRT3 = np.sqrt(3.0)
 
 
@@ -385,8 +387,10 @@ def interpolate(lc: LightCurves, backend: str = "batched", wavelengths_a=ZTF_WAV
 
     Returns ``(mean, fit)``: mean is (n, N_TIMES, n_bands) FLUXCAL flux at
     ``prediction_times(lc)`` for each band (``BANDS`` order); fit is a ``GPFit``.
-    Objects without points get zeros and ``fit.ok`` False.
+    Objects without points get zeros and ``fit.ok`` False. Light curves of more
+    than ``MAX_POINTS`` points are thinned first (``LightCurves.thinned``).
     """
+    lc = lc.thinned(MAX_POINTS)
     if backend == "batched":
         fit, mean = _fit_batched(lc, wavelengths_a)
     elif backend == "george":

@@ -89,6 +89,22 @@ class LightCurves:
                            take(self.band), mask[:, :width], self.jd_first[index], self.jd_last[index])
 
 
+    def thinned(self, max_points: int) -> "LightCurves":
+        """At most ``max_points`` points per object: longer light curves keep evenly spaced points
+        (by rank), always including their first and last, so the span is unchanged."""
+        n = self.n_points
+        if n.max(initial=0) <= max_points:
+            return self
+        rank = np.arange(max_points)
+        long = n[:, None] > max_points
+        position = np.where(long, np.round(rank * (n[:, None] - 1) / (max_points - 1)).astype(np.int64), rank)
+        position = np.minimum(position, self.mask.shape[1] - 1)
+        take = lambda a: np.take_along_axis(a, position, axis=1)  # noqa: E731
+        mask = take(self.mask) & (long | (rank < n[:, None]))
+        return LightCurves(take(self.time_days), take(self.flux_fluxcal), take(self.fluxerr_fluxcal), take(self.band),
+                           mask, self.jd_first, self.jd_last)
+
+
 def lightcurves_from_points(object_index, n_objects, jd, band, flux_fluxcal, fluxerr_fluxcal) -> LightCurves:
     """Assemble padded light curves from flat per-point arrays.
 

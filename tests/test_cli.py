@@ -1,5 +1,6 @@
 """The command line, run in-process on the shared session."""
 import pandas as pd
+import pytest
 
 from conftest import shared_path
 from fink_t2.cli import SAMPLE_ALERTS, main
@@ -30,3 +31,59 @@ def test_bundled_sample_default_input(spark, tmp_path, monkeypatch):
     assert main(["classify"]) == 0
     result = pd.read_parquet(tmp_path / "t2_classified.parquet")
     assert len(result) == 41 and (result.t2_status == "ok").sum() > 30
+
+
+def _alerts_table(**candidate_overrides):
+    import pyarrow as pa
+
+    point = {"jd": 2459000.0, "fid": 1, "magpsf": 18.0, "sigmapsf": 0.1, "isdiffpos": "t"}
+    candidate = dict(point, **candidate_overrides)
+    return pa.Table.from_pylist([{"candid": i, "objectId": "ZTF1", "candidate": candidate, "prv_candidates": [point]}
+                                 for i in range(3)])
+
+
+def _broken_inputs(tmp_path):
+    import pyarrow.parquet as pq
+
+    text = tmp_path / "notes.parquet"
+    text.write_text("not an alert file")
+    truncated = tmp_path / "truncated.parquet"
+    pq.write_table(_alerts_table(), truncated)
+    truncated.write_bytes(truncated.read_bytes()[:-20])
+    empty = tmp_path / "empty.parquet"
+    pq.write_table(_alerts_table().slice(0, 0), empty)
+    no_history = tmp_path / "no_history.parquet"
+    pq.write_table(_alerts_table().drop(["prv_candidates"]), no_history)
+    wrong_type = tmp_path / "wrong_type.parquet"
+    pq.write_table(_alerts_table(magpsf="18.0"), wrong_type)
+    empty_folder = tmp_path / "empty_folder"
+    empty_folder.mkdir()
+    return {text: "neither parquet nor Avro", truncated: "unreadable parquet", empty: "no alerts",
+            no_history: "missing column 'prv_candidates'", wrong_type: "'candidate.magpsf' has type string",
+            empty_folder: "holds no data files", tmp_path / "absent": "no such file"}
+
+
+def test_broken_inputs_fail_fast_with_one_line(tmp_path, capsys):
+    """Checked before Spark starts: exit 1, one line naming the file and the problem, no stack trace."""
+    for path, problem in _broken_inputs(tmp_path).items():
+        out = tmp_path / "out.parquet"
+        assert main(["classify", str(path), str(out)]) == 1, path
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(path) in err and problem in err, err
+        assert "Traceback" not in err and not out.exists()
+
+
+def test_debug_shows_the_stack_trace(tmp_path):
+    from fink_t2.alerts_io import InputError
+
+    with pytest.raises(InputError):
+        main(["--debug", "classify", str(tmp_path / "absent"), str(tmp_path / "out")])
+
+
+def test_missing_java_and_unknown_model_say_what_to_do(tmp_path, capsys, monkeypatch):
+    assert main(["classify", str(SAMPLE_ALERTS), str(tmp_path / "o1"), "--model", "no-such-model"]) == 1
+    assert "no model card" in capsys.readouterr().err
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    assert main(["classify", str(SAMPLE_ALERTS), str(tmp_path / "o2")]) == 1
+    assert "Java is not installed" in capsys.readouterr().err

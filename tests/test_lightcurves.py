@@ -84,3 +84,17 @@ def test_band_order_does_not_depend_on_hash_seed():
     assert len(outputs) == 1
     # r (fid 2) is band index 1 and g (fid 1) is band index 0, by name
     assert outputs.pop().startswith("[1, 0, 1]")
+
+
+def test_thinning_keeps_span_order_and_short_curves():
+    long_jd = np.sort(np.random.default_rng(0).uniform(0, 100, 1000)) + 2459000.0
+    short_jd = np.array([2459000.0, 2459001.0, 2459003.0])
+    lc = lightcurves_from_alerts([long_jd, short_jd], [np.tile([1, 2], 500), np.array([1, 2, 1])],
+                                 [np.full(1000, 18.0), np.full(3, 18.0)], [np.full(1000, 0.1), np.full(3, 0.1)])
+    thin = lc.thinned(300)
+    assert thin.n_points.tolist() == [300, 3]
+    kept = thin.time_days[0][thin.mask[0]]
+    assert kept[0] == 0.0 and kept[-1] == pytest.approx(long_jd[-1] - long_jd[0])
+    assert (np.diff(kept) > 0).all() and np.isin(kept, lc.time_days[0]).all()
+    np.testing.assert_array_equal(thin.time_days[1][thin.mask[1]], lc.time_days[1][lc.mask[1]])
+    assert lc.thinned(1000) is lc

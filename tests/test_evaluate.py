@@ -1,0 +1,41 @@
+"""Evaluation: metrics against a hand count, and the command's files."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import shared_path
+from fink_t2.evaluate import evaluate, metrics
+
+
+def test_metrics_by_hand():
+    classes = ["SNIa", "SNII", "SNIbc"]
+    nan = np.full(3, np.nan)
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.6, 0.3, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], nan])
+    status = np.array(["ok", "ok", "ok", "ok", "cut:one_band"], dtype=object)
+    truth = ["SNIa", "SNII", "SNII", "SNIa", "SNIbc"]
+    result = metrics(truth, probabilities, status, classes)
+    # predicted: SNIa, SNIa, SNII, SNIbc, unclassified -> 2 right out of 5
+    assert result["accuracy"] == pytest.approx(2 / 5)
+    assert result["coverage"] == pytest.approx(4 / 5)
+    assert result["accuracy_classified"] == pytest.approx(2 / 4)
+    assert result["per_class"]["SNIa"] == {"support": 2, "recall": 0.5, "precision": 0.5}
+    assert result["per_class"]["SNII"] == {"support": 2, "recall": 0.5, "precision": 1.0}
+    assert result["per_class"]["SNIbc"]["recall"] == 0.0
+    assert result["mean_recall_SNIa_SNII_SNIbc"] == pytest.approx(1 / 3)
+    assert result["log_loss"] == pytest.approx(-np.mean(np.log([0.7, 0.3, 0.8, 0.2])))
+    confusion = result["confusion"]
+    assert confusion["predicted"] == classes + ["unclassified"]
+    row = confusion["true"].index("SNIbc")
+    assert confusion["counts"][row] == [0, 0, 0, 1]
+    assert sum(map(sum, confusion["counts"])) == 5
+
+
+def test_evaluate_writes_metrics_and_plots(tmp_path):
+    path = shared_path("bts_dev/bts_dev_lightcurves.parquet")
+    result = evaluate("fink-gr-noz", "bts", days=10, out=tmp_path, path=path)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["objects"] == result["objects"] > 700 and saved["days"] == 10
+    assert not saved["cross_validated"]
+    for name in ("confusion.png", "precision_recall.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,95 @@
+"""Training data: readers, ZTF-like draws, folds, and the preprocessing shared with inference."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import shared_path
+from fink_t2 import training
+from fink_t2.datasets import BTS_TYPES, DataError, LabelledPoints, plasticc_dir, read_plasticc, read_ztf_table
+
+
+def _plasticc():
+    if not (plasticc_dir() / "plasticc_train_lightcurves.csv").is_file():
+        pytest.skip(f"PLAsTiCC is not in {plasticc_dir()}: run `fink-t2 data plasticc`")
+    return read_plasticc("train")
+
+
+def test_read_ztf_table_maps_types_and_units(bts_table):
+    data = read_ztf_table(shared_path("bts_dev/bts_dev_lightcurves.parquet"))
+    types = bts_table.groupby("objectId")["type"].first()
+    assert set(data.labels.index) == set(types[types.isin(list(BTS_TYPES))].index)
+    assert (data.labels == types.loc[data.labels.index].map(BTS_TYPES)).all()
+    # 18 mag is 10**(-0.4*18+11) = 10**3.8 FLUXCAL (zero point 27.5)
+    row = bts_table[bts_table.objectId.isin(data.labels.index) & bts_table.band.isin(["g", "r"])].iloc[0]
+    flux = data.points[(data.points.object_id == row.objectId) & (data.points.mjd == row.mjd)].flux_fluxcal.iloc[0]
+    assert flux == pytest.approx(10 ** 3.8 * 10 ** (-0.4 * (row.mag - 18.0)))
+
+
+def test_read_ztf_table_names_missing_column(tmp_path):
+    path = tmp_path / "table.parquet"
+    pd.DataFrame({"objectId": ["a"], "mjd": [1.0]}).to_parquet(path)
+    with pytest.raises(DataError, match="missing column.*band"):
+        read_ztf_table(path)
+
+
+def test_read_plasticc_keeps_detected_g_and_r():
+    data = _plasticc()
+    assert len(data.labels) == 7848 and data.labels.nunique() == 14
+    assert set(data.points.band.unique()) == {0, 1}
+    raw = pd.read_csv(plasticc_dir() / "plasticc_train_lightcurves.csv")
+    assert len(data.points) == ((raw.detected_bool == 1) & raw.passband.isin([1, 2])).sum()
+
+
+def test_ztf_like_points_are_detections_at_ztf_brightness():
+    data = _plasticc()
+    rng = np.random.default_rng(1)
+    points = training.ztf_like_points(data.points, rng)
+    assert (np.abs(points.flux_fluxcal) >= training.DETECTION_SNR * points.fluxerr_fluxcal).all()
+    peak_mag = 27.5 - 2.5 * np.log10(np.abs(points.flux_fluxcal).groupby(points.object_id).max())
+    low, high = training.PEAK_MAG_RANGE
+    # the peak was put in the range before noise: allow a few percent of noise on the brightest point
+    assert ((peak_mag > low - 0.3) & (peak_mag < high + 0.3)).mean() > 0.95
+    # ZTF depth: nothing fainter than ~2 sigma beyond the deepest 5-sigma limit survives
+    assert (27.5 - 2.5 * np.log10(np.abs(points.flux_fluxcal))).max() < 20.5 + 5 * 0.4
+
+
+def test_history_draws_follow_alert_rules():
+    mjd = np.arange(0.0, 100.0, 2.0)
+    points = pd.DataFrame({"object_id": np.repeat(np.arange(200), len(mjd)), "mjd": np.tile(mjd, 200),
+                           "band": 0, "flux_fluxcal": 1.0, "fluxerr_fluxcal": 0.1})
+    drawn = training.history_draw(points, np.random.default_rng(0))
+    span = drawn.groupby("object_id").mjd.agg(["min", "max"])
+    starts_at_first = span["min"] == 0.0
+    # every draw is either an alert window (< 30 days) or starts at the first detection
+    assert ((span["max"] - span["min"] < training.HISTORY_DAYS) | starts_at_first).all()
+    assert (~starts_at_first).any() and (span["max"] == mjd[-1]).any()
+    # draws are contiguous runs of the original points: no point skipped inside the window
+    counts = drawn.groupby("object_id").size()
+    assert (counts == (span["max"] - span["min"]) / 2 + 1).all()
+
+
+def test_folds_are_stable_and_balanced():
+    ids = [f"ZTF{i:08d}" for i in range(2000)]
+    folds = training.fold_of(ids, 5)
+    assert (folds == training.fold_of(list(reversed(ids)), 5)[::-1]).all()
+    assert np.bincount(folds, minlength=5).min() > 300
+
+
+def test_class_weights_are_tempered_inverse_frequency():
+    weights = training.class_weights(np.array(["a"] * 400 + ["b"] * 100))
+    assert weights[0] == pytest.approx(1.0) and weights[-1] == pytest.approx(2.0)
+
+
+def test_training_inputs_equal_inference_inputs(bts_table):
+    """The training path (labelled points) and the light-curve-table API build the same model inputs."""
+    from fink_t2.classify import classify_lightcurves
+    from fink_t2.models import load_model
+
+    model = load_model()  # the default, trained model
+    data = read_ztf_table(shared_path("bts_dev/bts_dev_lightcurves.parquet"))
+    first = LabelledPoints(data.points, data.labels.iloc[:50])
+    selected, gp_flux, span_days = training.preprocess(first)
+    via_training = model.predict_proba(gp_flux, span_days)
+    table = bts_table[bts_table.objectId.isin(first.labels.index)]
+    via_api = classify_lightcurves(table, model).set_index("objectId").loc[first.labels.index[selected], model.classes]
+    np.testing.assert_allclose(via_api.to_numpy(), via_training, atol=1e-5)
