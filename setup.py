@@ -17,6 +17,9 @@ setup(
         "pyarrow>=15,<27",
         "tensorflow>=2.16,<2.21",
         "tf_keras>=2.16,<2.21",     # the only loader of the published Fink SavedModel under TF >= 2.16
+        "keras>=3.5,<4",            # the models this project trains (weights + architecture in code)
+        "h5py>=3.10,<4",            # Keras weight files
+        "matplotlib>=3.7,<4",       # evaluation plots
         "george>=0.4.3,<0.5",       # reference GP engine
         "scipy>=1.11,<2",
         "fink-client>=8,<13",

@@ -52,6 +52,7 @@ HISTORY_DAYS = 30.0
 HISTORY_KINDS = {"alert": 0.4, "early": 0.3, "full": 0.3}
 AUX_INPUT_NAMES = ["log10_span_days"]
 CLASS_WEIGHT_POWER = 0.5
+BATCH_SIZE = 64
 
 
 def fold_of(object_ids, n_folds: int) -> np.ndarray:
@@ -129,7 +130,7 @@ def fit_network(x, aux, y, weights, seed: int, epochs: int, architecture: dict):
 
     keras.utils.set_random_seed(seed)
     network = build_network(x.shape[1], x.shape[2], len(CLASSES), aux.shape[1], **architecture)
-    batch_size = 256
+    batch_size = BATCH_SIZE
     steps = epochs * int(np.ceil(len(x) / batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps, alpha=0.05)
     network.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy")
@@ -143,7 +144,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_dir=None, plasticc_draws: int = 3,
+def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_dir=None, plasticc_draws: int = 1,
           ztf_draws: int = 10, epochs: int = 30, architecture=None) -> dict:
     """Train a model into ``out`` (weights folder; the card goes to ``out.parent / (out.name + '.json')``).
 
@@ -208,7 +209,7 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
                                                            zip(*np.unique(y, return_counts=True))},
             "class_weighting": f"(n_max / n_class) ** {CLASS_WEIGHT_POWER}",
         },
-        "training": {"seed": seed, "epochs": epochs, "optimizer": "Adam, cosine decay from 2e-3", "batch_size": 256,
+        "training": {"seed": seed, "epochs": epochs, "optimizer": "Adam, cosine decay from 2e-3", "batch_size": BATCH_SIZE,
                      "seconds": round(time.perf_counter() - start_time)},
     }
     if ztf_table is not None:

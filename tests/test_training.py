@@ -93,3 +93,47 @@ def test_training_inputs_equal_inference_inputs(bts_table):
     table = bts_table[bts_table.objectId.isin(first.labels.index)]
     via_api = classify_lightcurves(table, model).set_index("objectId").loc[first.labels.index[selected], model.classes]
     np.testing.assert_allclose(via_api.to_numpy(), via_training, atol=1e-5)
+
+
+def test_fetch_checks_the_wheel_and_says_what_to_do_offline(tmp_path, monkeypatch):
+    from fink_t2.datasets import fetch_plasticc
+
+    fake = tmp_path / "snmachine-2.0.0.post3-py3-none-any.whl"
+    fake.write_bytes(b"not the wheel")
+    with pytest.raises(DataError, match="sha256"):
+        fetch_plasticc(tmp_path / "a", wheel=fake)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip behaves as offline: no index to download from
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match="could not download.*--wheel"):
+        fetch_plasticc(tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+
+
+def test_train_writes_a_verified_card_and_cross_validated_folds(tmp_path, monkeypatch):
+    """A one-epoch run of the real recipe: weights and card load back, each fold model scores its own fold."""
+    from fink_t2.evaluate import evaluate
+    from fink_t2.models import load_model, read_card
+
+    _plasticc()
+    bts = shared_path("bts_dev/bts_dev_lightcurves.parquet")
+    card = training.train(tmp_path / "tiny", seed=3, ztf_table=bts, n_folds=2, epochs=1, ztf_draws=1)
+    monkeypatch.setenv("FINK_T2_MODEL_DIR", str(tmp_path))
+    assert read_card("tiny") == card and card["format"] == "keras3_weights"
+    assert set(card["source"]["sha256"]) == {"model.weights.h5", "fold0.weights.h5", "fold1.weights.h5"}
+    assert card["input_scaling"]["method"] == "peak_normalized_robust" and len(card["input_scaling"]["scale"]) == 2
+    model = load_model("tiny")
+    probabilities = model.predict_proba(np.random.default_rng(0).normal(100, 30, (4, 100, 2)), np.full(4, 20.0))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    result = evaluate("tiny", "bts", path=bts)
+    assert result["cross_validated"] and result["coverage"] > 0.95
+
+
+def test_default_model_quality_on_bts_cross_validated():
+    """The default model's measured figures (README, model card) hold: no object scored by a model that saw it."""
+    from fink_t2.evaluate import evaluate
+    from fink_t2.models import DEFAULT_MODEL
+
+    result = evaluate(DEFAULT_MODEL, "bts", path=shared_path("bts_dev/bts_dev_lightcurves.parquet"))
+    assert result["cross_validated"]
+    assert result["coverage"] >= 0.95
+    assert result["accuracy"] >= 0.8
