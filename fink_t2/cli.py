@@ -117,15 +117,14 @@ def train_command(args) -> int:
 def evaluate_command(args) -> int:
     import json
 
-    from fink_t2.evaluate import evaluate
+    from fink_t2.evaluate import evaluate, record, summary
 
     out = args.out or f"evaluation/{args.model}-{args.data}-{'all' if args.days is None else f'{args.days:g}d'}"
     result = evaluate(args.model, args.data, args.days, out, args.data_path)
-    summary = {k: result[k] for k in ("model", "data", "days", "cross_validated", "objects", "coverage", "accuracy",
-                                      "mean_recall_SNIa_SNII_SNIbc", "log_loss")}
-    summary["recall"] = {c: round(v["recall"], 3) for c, v in result["per_class"].items()}
-    print(json.dumps(summary))
-    print(f"fink-t2: metrics and plots in {out}")
+    print(json.dumps({"model": args.model, "data": args.data, "days": args.days, **summary(result)}))
+    if args.record:
+        record(args.model, result)
+    print(f"fink-t2: metrics and plots in {out}{'; summary recorded in the model card' if args.record else ''}")
     return 0
 
 
@@ -182,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True, choices=DATASETS)
     evaluate.add_argument("--days", type=float, help="keep the first D days after the first detection (default: all)")
     evaluate.add_argument("--out", help="output folder (default: evaluation/MODEL-DATA-DAYS)")
+    evaluate.add_argument("--record", action="store_true", help="store the headline figures in the model card")
     evaluate.add_argument("--data-path", help="read the data set from here (bts: a table; plasticc-test: a folder)")
     evaluate.set_defaults(run=evaluate_command)
 

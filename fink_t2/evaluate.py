@@ -1,8 +1,9 @@
 """Model evaluation on labelled light curves: metrics JSON and plots a person can read.
 
 Data sets: ``bts`` (real ZTF Bright Transient Survey light curves, the shared
-``bts_dev`` table) and ``plasticc-test`` (the held-out PLAsTiCC supernovae, g/r
-detections as simulated for LSST). A model whose card records cross-validation
+``bts_dev`` table), ``plasticc-test`` (the held-out PLAsTiCC supernovae, g/r
+detections as simulated for LSST) and ``plasticc-test-ztf`` (the same objects
+made ZTF-like as the training set is, seed 0). A model whose card records cross-validation
 on the evaluated table scores each object with the fold model that did not see it.
 
 Definitions: coverage = fraction of objects given a class (passing the
@@ -23,7 +24,7 @@ from .models import load_model, read_card
 from .realdata import shared_data_dir
 from .training import fold_of
 
-DATASETS = ("bts", "plasticc-test")
+DATASETS = ("bts", "plasticc-test", "plasticc-test-ztf")
 SUPERNOVA_CLASSES = ("SNIa", "SNII", "SNIbc")
 UNCLASSIFIED = "unclassified"
 
@@ -38,6 +39,11 @@ def load_dataset(name: str, path=None) -> LabelledPoints:
         return read_ztf_table(path or bts_path())
     if name == "plasticc-test":
         return read_plasticc("test", path)
+    if name == "plasticc-test-ztf":  # as ZTF would see them: the training set's ZTF-like rendering, fixed seed
+        from .training import ztf_like_points
+
+        data = read_plasticc("test", path)
+        return LabelledPoints(ztf_like_points(data.points, np.random.default_rng(0)), data.labels)
     raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS}")
 
 
@@ -135,6 +141,28 @@ def plot(result: dict, out: Path, title: str):
     fig.tight_layout()
     fig.savefig(out / "precision_recall.png", dpi=120)
     plt.close(fig)
+
+
+def summary(result: dict) -> dict:
+    """The headline figures of an evaluation: what the model card records."""
+    keys = ("cross_validated", "objects", "coverage", "accuracy", "mean_recall_SNIa_SNII_SNIbc", "log_loss")
+    out = {key: round(result[key], 4) if isinstance(result[key], float) else result[key] for key in keys}
+    out["recall"] = {name: round(c["recall"], 3) for name, c in result["per_class"].items()}
+    out["precision"] = {name: None if c["precision"] is None else round(c["precision"], 3)
+                        for name, c in result["per_class"].items()}
+    return out
+
+
+def record(model_name: str, result: dict):
+    """Store ``summary(result)`` in the model card, under ``metrics[DATA, days D|all]``."""
+    from .models import model_dir
+
+    path = model_dir() / f"{model_name}.json"
+    card = json.loads(path.read_text())
+    days = "all days" if result["days"] is None else f"first {result['days']:g} days"
+    key = f"{result['data']}, {days}"
+    card.setdefault("metrics", {})[key] = summary(result)
+    path.write_text(json.dumps(card, indent=2) + "\n")
 
 
 def evaluate(model_name: str, data_name: str, days: Optional[float] = None, out=None, path=None) -> dict:

@@ -36,10 +36,12 @@ def test_exactly_once_across_sigkill(spark, tmp_path):
     inbox.mkdir()
     parts = [table.slice(i * 21, 21) for i in range(6)]  # 124 alerts in 6 files
 
-    def drop(i):
-        staging = inbox / f".part-{i}.parquet"
+    def drop(i):  # atomically, alternating flat files and Fink's nested online layout
+        folder = inbox if i % 2 == 0 else inbox / "year=2026" / "month=11" / f"day={20 + i}"
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = folder / f".part-{i}.parquet"
         pq.write_table(parts[i], staging)
-        staging.rename(inbox / f"part-{i}.parquet")
+        staging.rename(folder / f"part-{i}.parquet")
 
     def launch():
         command = [sys.executable, "-m", "fink_t2.cli", "stream", "--input", str(inbox), "--output", str(out),
