@@ -52,6 +52,8 @@ def classify_command(args) -> int:
     load_model(args.model)
     require_java()
     spark = get_spark(args.master)
+    if not args.debug:  # the CLI reports a failed job in one line; Spark's own error log repeats it with traces
+        spark.sparkContext.setLogLevel("OFF")
     if sys.stderr.isatty():
         spark.conf.set("spark.ui.showConsoleProgress", "true")
     alerts = read_alerts(spark, args.input if is_url(args.input) else Path(args.input).resolve())
@@ -63,7 +65,11 @@ def classify_command(args) -> int:
         # Write beside the target, then rename: a failed run leaves no OUTPUT that looks complete.
         staging = output.with_name(f".{output.name}.incomplete")
         shutil.rmtree(staging, ignore_errors=True)
-        result.write.parquet(str(staging))
+        try:
+            result.write.parquet(str(staging))
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         if output.exists():
             shutil.rmtree(output) if output.is_dir() else output.unlink()
         staging.rename(output)

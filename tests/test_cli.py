@@ -87,3 +87,22 @@ def test_missing_java_and_unknown_model_say_what_to_do(tmp_path, capsys, monkeyp
     monkeypatch.delenv("JAVA_HOME", raising=False)
     assert main(["classify", str(SAMPLE_ALERTS), str(tmp_path / "o2")]) == 1
     assert "Java is not installed" in capsys.readouterr().err
+
+
+def test_failure_inside_the_spark_job_leaves_no_output(spark, tmp_path, capsys):
+    """Footer intact (passes the pre-checks) but data pages corrupted: Spark fails mid-job."""
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "corrupt.parquet"
+    table = pq.read_table(shared_path("ztf_alerts/parquet"))
+    pq.write_table(table, path, compression="snappy")
+    data = bytearray(path.read_bytes())
+    footer = int.from_bytes(data[-8:-4], "little") + 8
+    for i in range(4, len(data) - footer, 97):  # scramble the pages, keep the footer
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    out = tmp_path / "out.parquet"
+    assert main(["classify", str(path), str(out), "--master", "local[2]"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("fink-t2: error:") and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.parquet"]  # no OUTPUT, no staging folder
