@@ -115,7 +115,7 @@ def train_command(args) -> int:
 
     logging.getLogger("fink_t2").setLevel(logging.INFO)
     card = train(Path(args.out), seed=args.seed, ztf_table=args.ztf_table, n_folds=args.folds,
-                 plasticc_dir=args.plasticc_dir, epochs=args.epochs)
+                 plasticc_dir=args.plasticc_dir, epochs=args.epochs, ztf_draws=args.ztf_draws)
     print(f"fink-t2: model {card['id']} trained in {card['training']['seconds']} s -> {args.out}")
     return 0
 
@@ -177,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--ztf-table", help="labelled real ZTF light curves (bts_dev format) to add, cross-validated")
     train.add_argument("--folds", type=int, default=5, help="cross-validation folds over --ztf-table (default: 5)")
     train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--ztf-draws", type=int, default=10, help="history draws per real ZTF object (default: 10)")
     train.add_argument("--plasticc-dir", help="where `fink-t2 data plasticc` put the files")
     train.set_defaults(run=train_command)
 

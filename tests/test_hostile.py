@@ -151,3 +151,25 @@ def test_every_named_hostile_case_through_spark(spark, model):
     for name in ("unsorted_epochs", "absurd_magnitudes", "thousands_of_points", "duplicate_epochs", "nan_magnitudes",
                  "none_errors", "isdiffpos_t", "isdiffpos_1", "isdiffpos_none"):
         assert pdf.loc[name, "t2_status"] == STATUS_OK, name
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=BATCH, with_cuts=st.booleans())
+def test_udf_body_keeps_every_row_and_never_leaks_nan(batch, with_cuts):
+    """The pandas UDF's own function on hostile Series (what Spark hands it per Arrow batch)."""
+    import pandas as pd
+
+    from fink_t2.spark import t2_udf
+
+    udf = t2_udf(cuts=SelectionCuts() if with_cuts else SelectionCuts.none())
+    history = [pd.Series(column, dtype=object) for column in _columns(batch)]
+    context = [pd.Series([2459000.0] * len(batch)), pd.Series([0] * len(batch)),
+               pd.Series(["Unknown"] * len(batch))]
+    out = udf.func(*history, *context)
+    assert len(out) == len(batch)
+    for maps, label, status in zip(out["t2"], out["t2_class"], out["t2_status"]):
+        if status == STATUS_OK:
+            values = np.array(list(maps.values()))
+            assert np.isfinite(values).all() and abs(values.sum() - 1) < 1e-4 and label in maps
+        else:
+            assert maps is None and label == "" and status.startswith(("cut:", "error:"))
