@@ -91,6 +91,18 @@ def test_batched_fit_agrees_with_george_on_shared_alerts():
     assert np.median(deviation) < 0.01
 
 
+def test_batched_fit_agrees_with_george_on_plasticc_gr_lightcurves():
+    from fink_t2.datasets import plasticc_dir, read_plasticc
+
+    if not (plasticc_dir() / "plasticc_train_lightcurves.csv").is_file():
+        pytest.skip(f"PLAsTiCC is not in {plasticc_dir()}: run `fink-t2 data plasticc`")
+    lc = read_plasticc("train").lightcurves()
+    pick = np.random.default_rng(0).choice(np.flatnonzero(lc.n_points >= 2), 200, replace=False)
+    fraction, deviation = agreement(lc.subset(pick))  # measured: 0.995
+    assert fraction >= 0.99
+    assert np.median(deviation) < 1e-3
+
+
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown GP backend 'gpu'"):
         gp.interpolate(_tiny(), "gpu")
