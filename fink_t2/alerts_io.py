@@ -21,8 +21,24 @@ AVRO_ARROW_SCHEMA = pa.schema([
 ])
 
 
+#: Fink's history columns (history first, current alert last) and the alert field each comes from.
+HISTORY_COLUMNS = {"cjd": "jd", "cfid": "fid", "cmagpsf": "magpsf", "csigmapsf": "sigmapsf",
+                   "cisdiffpos": "isdiffpos"}
+#: Alert fields the module reads, and the Arrow type test each must pass.
+REQUIRED_FIELDS = {"jd": pa.types.is_floating, "fid": pa.types.is_integer, "magpsf": pa.types.is_floating,
+                   "sigmapsf": pa.types.is_floating}
+#: The history columns that, all present, stand in for ``candidate`` + ``prv_candidates``.
+REQUIRED_HISTORY_COLUMNS = [name for name, field in HISTORY_COLUMNS.items() if field in REQUIRED_FIELDS]
+
+
 class InputError(ValueError):
     """An input cannot be read as alerts; the message names the file and the problem."""
+
+
+def data_files(folder: Path) -> List[Path]:
+    """Data files under ``folder``, nested folders included, sorted; names starting with ``_`` or
+    ``.`` (Spark's metadata, files still being written) are skipped, as Spark does."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(("_", ".")))
 
 
 def _data_files(path: Path) -> List[Path]:
@@ -30,7 +46,7 @@ def _data_files(path: Path) -> List[Path]:
         raise InputError(f"{path}: no such file or folder")
     if path.is_file():
         return [path]
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(("_", ".")))
+    files = data_files(path)
     if not files:
         raise InputError(f"{path}: folder holds no data files")
     return files
@@ -71,15 +87,10 @@ def read_avro_table(path) -> pa.Table:
     return pa.Table.from_pylist(records, schema=AVRO_ARROW_SCHEMA)
 
 
-#: Alert fields the module reads, and the Arrow type test each must pass.
-REQUIRED_FIELDS = {"jd": pa.types.is_floating, "fid": pa.types.is_integer, "magpsf": pa.types.is_floating,
-                   "sigmapsf": pa.types.is_floating}
-
-
 def _check_alert_schema(file: Path, schema: pa.Schema):
     """Raise ``InputError`` naming the column or field that is missing or of the wrong type."""
     names = set(schema.names)
-    if {"cjd", "cfid", "cmagpsf", "csigmapsf"} <= names:  # Fink's history columns
+    if set(REQUIRED_HISTORY_COLUMNS) <= names:
         return
     for column in ("candidate", "prv_candidates"):
         if column not in names:

@@ -14,7 +14,8 @@ import pandas as pd
 
 from . import gp
 from .cuts import SelectionCuts, apply_cuts
-from .lightcurves import BANDS, LightCurves, lightcurves_from_alerts, lightcurves_from_points, mag_to_fluxcal
+from .datasets import POINT_COLUMNS, mag_table_points
+from .lightcurves import LightCurves, lightcurves_from_alerts, lightcurves_from_points
 from .models import T2Model, load_model
 
 STATUS_OK = "ok"
@@ -79,13 +80,11 @@ def lightcurves_from_table(df: pd.DataFrame):
     missing = [c for c in LIGHTCURVE_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"light-curve table lacks column(s) {missing}; expected {list(LIGHTCURVE_COLUMNS)}")
-    codes, object_ids = pd.factorize(df["objectId"], sort=False)
-    band = pd.Series(df["band"]).map({name: i for i, name in enumerate(BANDS)}).fillna(-1).to_numpy(np.int64)
-    mag = pd.to_numeric(df["mag"], errors="coerce").to_numpy(float)
-    flux, fluxerr = mag_to_fluxcal(mag, pd.to_numeric(df["magerr"], errors="coerce").to_numpy(float))
-    mjd = pd.to_numeric(df["mjd"], errors="coerce").to_numpy(float)
+    points = mag_table_points(df)
+    codes, object_ids = pd.factorize(points["object_id"], sort=False)
     keep = codes >= 0  # a null objectId cannot be attributed to an object
-    lightcurves = lightcurves_from_points(codes[keep], len(object_ids), mjd[keep], band[keep], flux[keep], fluxerr[keep])
+    lightcurves = lightcurves_from_points(codes[keep], len(object_ids),
+                                          *(points[c].to_numpy()[keep] for c in POINT_COLUMNS[1:]))
     return lightcurves, object_ids
 
 

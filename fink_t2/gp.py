@@ -36,7 +36,6 @@ LOG_AMPLITUDE2_HALF_WIDTH = 10.0
 BACKENDS = ("batched", "george")
 #: The fit is cubic in the number of points: longer histories are thinned evenly to this many.
 MAX_POINTS = 300
-_SQRT3 = np.sqrt(3.0)
 
 
 @dataclass

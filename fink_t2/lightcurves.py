@@ -88,7 +88,6 @@ class LightCurves:
         return LightCurves(take(self.time_days), take(self.flux_fluxcal), take(self.fluxerr_fluxcal),
                            take(self.band), mask[:, :width], self.jd_first[index], self.jd_last[index])
 
-
     def thinned(self, max_points: int) -> "LightCurves":
         """At most ``max_points`` points per object: longer light curves keep evenly spaced points
         (by rank), always including their first and last, so the span is unchanged."""

@@ -60,6 +60,11 @@ def _weights_path(card: dict) -> Path:
     return model_dir() / source["path"]
 
 
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def verify_files(card: dict) -> Path:
     """Check every weight file against the card's sha256; return the weights folder."""
     root = _weights_path(card)
@@ -67,7 +72,7 @@ def verify_files(card: dict) -> Path:
         path = root / relative
         if not path.is_file():
             raise ModelError(f"model '{card['id']}': file {path} is missing")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = file_sha256(path)
         if digest != expected:
             raise ModelError(f"model '{card['id']}': file {path} has sha256 {digest}, the model card expects "
                              f"{expected}; the file is corrupted or from another version: reinstall it")
@@ -92,7 +97,6 @@ def scale_inputs(gp_flux: np.ndarray, scaling: dict) -> np.ndarray:
     """Model input (n, T, B) float32 from GP flux (n, T, B) FLUXCAL, as the card's scaling says.
 
     ``per_object_robust``: each object and band on its own, (x - median) / IQR.
-    ``global_robust``: fitted constants ``center`` and ``scale`` (one per band).
     ``peak_normalized_robust``: flux / peak |flux| of the object, then the fitted
     ``center`` and ``scale`` per band (brightness drops out, colour stays).
     """
@@ -101,9 +105,8 @@ def scale_inputs(gp_flux: np.ndarray, scaling: dict) -> np.ndarray:
         q25, median, q75 = np.percentile(gp_flux, [25, 50, 75], axis=1, keepdims=True)
         iqr = q75 - q25
         scaled = (gp_flux - median) / np.where(iqr > 0, iqr, 1.0)
-    elif method in ("global_robust", "peak_normalized_robust"):
-        x = peak_normalized(gp_flux) if method == "peak_normalized_robust" else gp_flux
-        scaled = (x - np.asarray(scaling["center"])) / np.asarray(scaling["scale"])
+    elif method == "peak_normalized_robust":
+        scaled = (peak_normalized(gp_flux) - np.asarray(scaling["center"])) / np.asarray(scaling["scale"])
     else:
         raise ModelError(f"unknown input scaling method {method!r} in the model card")
     return scaled.astype(np.float32)

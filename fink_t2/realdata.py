@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .lightcurves import BANDS, LightCurves, lightcurves_from_alerts, lightcurves_from_points, mag_to_fluxcal
+from .alerts_io import HISTORY_COLUMNS
+from .datasets import POINT_COLUMNS, mag_table_points
+from .lightcurves import LightCurves, lightcurves_from_alerts, lightcurves_from_points
 
-HISTORY_FIELDS = ("jd", "fid", "magpsf", "sigmapsf", "isdiffpos")
+HISTORY_FIELDS = tuple(HISTORY_COLUMNS.values())
 
 
 def shared_data_dir() -> Path:
@@ -53,9 +55,7 @@ def bts_windows(table: pd.DataFrame, n: int, days: float = 30.0, seed: int = 0) 
     counts = np.bincount(codes, minlength=len(object_ids))
     chosen = np.concatenate([rng.permutation(len(object_ids)) for _ in range(n // len(object_ids) + 1)])[:n]
     end_row = order[starts[chosen] + rng.integers(0, counts[chosen])]
-    mjd = table["mjd"].to_numpy(float)
-    band = table["band"].map({b: i for i, b in enumerate(BANDS)}).fillna(-1).to_numpy(np.int64)
-    flux, fluxerr = mag_to_fluxcal(table["mag"].to_numpy(float), table["magerr"].to_numpy(float))
+    mjd, band, flux, fluxerr = (mag_table_points(table)[c].to_numpy() for c in POINT_COLUMNS[1:])
 
     # rows of each chosen object, then keep those inside its window
     rows = np.concatenate([order[starts[c]:starts[c] + counts[c]] for c in chosen])

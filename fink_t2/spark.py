@@ -12,19 +12,15 @@ import sys
 from dataclasses import replace
 from typing import Optional
 
-import numpy as np
 import pandas as pd
 
+from .alerts_io import HISTORY_COLUMNS, REQUIRED_FIELDS, REQUIRED_HISTORY_COLUMNS
 from .classify import classify_alerts, most_probable_class
 from .cuts import SelectionCuts
 from .models import load_model
 
 log = logging.getLogger(__name__)
 
-#: Fink's history columns (history first, current alert last) and the alert field each comes from.
-HISTORY_COLUMNS = {"cjd": "jd", "cfid": "fid", "cmagpsf": "magpsf", "csigmapsf": "sigmapsf",
-                   "cisdiffpos": "isdiffpos"}
-REQUIRED_ALERT_FIELDS = ("jd", "fid", "magpsf", "sigmapsf")
 OUTPUT_COLUMNS = ("t2", "t2_class", "t2_status")
 
 
@@ -86,16 +82,16 @@ def history_columns(df):
     empty ``prv_candidates`` gives a history of one point)."""
     from pyspark.sql import functions as F
 
-    if all(c in df.columns for c in list(HISTORY_COLUMNS)[:4]):
+    if all(c in df.columns for c in REQUIRED_HISTORY_COLUMNS):
         cols = {c: F.col(c) for c in HISTORY_COLUMNS if c in df.columns}
         cols.setdefault("cisdiffpos", F.lit(None).cast("array<string>"))
         return cols
     for column in ("candidate", "prv_candidates"):
         if column not in df.columns:
             raise ValueError(f"missing column '{column}': alerts need 'candidate' and 'prv_candidates' "
-                             f"(or Fink's history columns {list(HISTORY_COLUMNS)[:4]})")
+                             f"(or Fink's history columns {REQUIRED_HISTORY_COLUMNS})")
     candidate, history = _field_names(df, "candidate"), _field_names(df, "prv_candidates")
-    for field in REQUIRED_ALERT_FIELDS:
+    for field in REQUIRED_FIELDS:
         for column, fields in (("candidate", candidate), ("prv_candidates", history)):
             if field not in fields:
                 raise ValueError(f"column '{column}' has no field '{field}'")

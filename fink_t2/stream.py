@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from .alerts_io import data_files
 from .cuts import SelectionCuts
 from .spark import add_t2_columns
 
@@ -26,11 +27,6 @@ OUTPUT_KEY_COLUMNS = ("candid", "objectId")
 METRICS_NAME = "t2_batch"
 
 
-def _first_data_file(folder: Path) -> Optional[Path]:
-    files = sorted(p for p in folder.rglob("*.parquet") if not p.name.startswith(("_", ".")))
-    return files[0] if files else None
-
-
 def alert_schema(spark, input_dir: Path, schema_file=None, poll_seconds: float = 1.0, stop=lambda: False):
     """Schema of the alerts: that of ``schema_file``, or of the first parquet file in ``input_dir``
     (waiting for one to land). None if ``stop()`` turns true while waiting."""
@@ -38,9 +34,9 @@ def alert_schema(spark, input_dir: Path, schema_file=None, poll_seconds: float =
         return spark.read.parquet(str(schema_file)).schema
     announced = False
     while not stop():
-        first = _first_data_file(input_dir)
-        if first is not None:
-            return spark.read.parquet(str(first)).schema
+        parquet = [file for file in data_files(input_dir) if file.suffix == ".parquet"]
+        if parquet:
+            return spark.read.parquet(str(parquet[0])).schema
         if not announced:
             log.info("no alert file in %s yet: waiting for the first one to take the schema from", input_dir)
             announced = True

@@ -35,7 +35,7 @@ from .cuts import SelectionCuts, apply_cuts
 from .datasets import LabelledPoints, read_plasticc, read_ztf_table
 from .gp import N_TIMES, ZTF_WAVELENGTHS_A
 from .lightcurves import BANDS, mag_to_fluxcal
-from .models import aux_inputs, fit_scaling, scale_inputs
+from .models import aux_inputs, file_sha256, fit_scaling, scale_inputs
 from .t2net import ARCHITECTURE_DEFAULTS, build_network
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def preprocess(data: LabelledPoints, wavelengths_a=ZTF_WAVELENGTHS_A):
 
 def class_weights(labels: np.ndarray) -> np.ndarray:
     """(n,) sample weights ``(n_max / n_class) ** CLASS_WEIGHT_POWER``."""
-    names, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     return ((counts.max() / counts) ** CLASS_WEIGHT_POWER)[inverse]
 
 
@@ -130,18 +130,11 @@ def fit_network(x, aux, y, weights, seed: int, epochs: int, architecture: dict):
 
     keras.utils.set_random_seed(seed)
     network = build_network(x.shape[1], x.shape[2], len(CLASSES), aux.shape[1], **architecture)
-    batch_size = BATCH_SIZE
-    steps = epochs * int(np.ceil(len(x) / batch_size))
+    steps = epochs * int(np.ceil(len(x) / BATCH_SIZE))
     schedule = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps, alpha=0.05)
     network.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy")
-    network.fit([x, aux], y, sample_weight=weights, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
+    network.fit([x, aux], y, sample_weight=weights, batch_size=BATCH_SIZE, epochs=epochs, shuffle=True, verbose=0)
     return network
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_dir=None, plasticc_draws: int = 1,
@@ -190,7 +183,7 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
         "id": out.name,
         "description": "t2 transformer (Allam & McEwen 2021) trained by fink-t2 on ZTF-like g/r light curves.",
         "format": "keras3_weights",
-        "source": {"path": out.name, "sha256": {f: _sha256(out / f) for f in weight_files}},
+        "source": {"path": out.name, "sha256": {f: file_sha256(out / f) for f in weight_files}},
         "weights": "model.weights.h5",
         "architecture": architecture,
         "n_parameters": int(network.count_params()),
