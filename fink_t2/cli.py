@@ -35,7 +35,7 @@ def require_java():
 def classify_command(args) -> int:
     from fink_t2.alerts_io import check_parquet_alerts, input_format, read_alerts
     from fink_t2.cuts import SelectionCuts
-    from fink_t2.models import load_model
+    from fink_t2.models import read_card, verify_files
     from fink_t2.spark import add_t2_columns, get_spark
 
     if is_url(args.output):  # hdfs://, s3a://: Spark's own writer and existence check
@@ -49,7 +49,7 @@ def classify_command(args) -> int:
     # Everything that can be checked without Spark is checked first: input, model, Java.
     if not is_url(args.input) and input_format(args.input) == "parquet":
         check_parquet_alerts(args.input)
-    load_model(args.model)
+    verify_files(read_card(args.model))  # the workers load it; the driver only checks it
     require_java()
     spark = get_spark(args.master)
     if not args.debug:  # the CLI reports a failed job in one line; Spark's own error log repeats it with traces
@@ -87,11 +87,11 @@ def classify_command(args) -> int:
 def stream_command(args) -> int:
     from fink_t2 import stream
     from fink_t2.cuts import SelectionCuts
-    from fink_t2.models import load_model
+    from fink_t2.models import read_card, verify_files
     from fink_t2.spark import get_spark
 
     logging.getLogger("fink_t2").setLevel(logging.INFO)
-    load_model(args.model)
+    verify_files(read_card(args.model))  # the workers load it; the driver only checks it
     require_java()
     spark = get_spark(args.master, app_name="fink-t2-stream")
     paths = [Path(p).resolve() for p in (args.input, args.output, args.checkpoint)]
