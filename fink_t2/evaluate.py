@@ -47,6 +47,15 @@ def load_dataset(name: str, path=None) -> LabelledPoints:
     raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS}")
 
 
+def cross_validated_on(card: dict, data_file: Optional[str]) -> bool:
+    """True if the model's card records cross-validation on the table named ``data_file``."""
+    return bool(data_file) and card.get("cv", {}).get("data") == data_file
+
+
+def days_label(days: Optional[float]) -> str:
+    return "all days" if days is None else f"first {days:g} days"
+
+
 def predict(model_name: str, data: LabelledPoints, data_file: Optional[str] = None, max_days: Optional[float] = None):
     """Probabilities (n, n_classes) with NaN rows where unclassified, and status (n,), in ``data.labels`` order.
 
@@ -56,9 +65,9 @@ def predict(model_name: str, data: LabelledPoints, data_file: Optional[str] = No
     card = read_card(model_name)
     lightcurves = data.lightcurves(max_days)
     status = apply_cuts(lightcurves, SelectionCuts())
-    cv = card.get("cv")
-    if not cv or cv["data"] != data_file:
+    if not cross_validated_on(card, data_file):
         return classify_batch(lightcurves, status, load_model(model_name))
+    cv = card["cv"]
     probabilities = np.full((len(status), len(card["classes"])), np.nan, dtype=np.float32)
     folds = fold_of(data.labels.index, cv["folds"])
     for k, weights in enumerate(cv["weights"]):
@@ -159,8 +168,7 @@ def record(model_name: str, result: dict):
 
     path = model_dir() / f"{model_name}.json"
     card = json.loads(path.read_text())
-    days = "all days" if result["days"] is None else f"first {result['days']:g} days"
-    key = f"{result['data']}, {days}"
+    key = f"{result['data']}, {days_label(result['days'])}"
     card.setdefault("metrics", {})[key] = summary(result)
     path.write_text(json.dumps(card, indent=2) + "\n")
 
@@ -173,11 +181,11 @@ def evaluate(model_name: str, data_name: str, days: Optional[float] = None, out=
     card = read_card(model_name)
     probabilities, status = predict(model_name, data, data_file, days)
     result = {"model": model_name, "data": data_name, "days": days,
-              "cross_validated": bool(data_file and card.get("cv", {}).get("data") == data_file),
+              "cross_validated": cross_validated_on(card, data_file),
               **metrics(data.labels.to_numpy(), probabilities, status, card["classes"])}
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
-        plot(result, out, f"{model_name} on {data_name}, {'all days' if days is None else f'first {days:g} days'}")
+        plot(result, out, f"{model_name} on {data_name}, {days_label(days)}")
     return result
