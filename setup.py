@@ -13,7 +13,7 @@ setup(
     install_requires=[
         "pyspark>=4.0,<4.2",        # Spark 4 needs Java 17
         "pandas>=2.2,<3",           # PySpark 4 warns on pandas 3
-        "numpy>=1.26,<3",
+        "numpy>=2.0,<3",  # np.vecdot (batched dot products in the GP engine)
         "pyarrow>=15,<27",
         "tensorflow>=2.16,<2.21",
         "tf_keras>=2.16,<2.21",     # the only loader of the published Fink SavedModel under TF >= 2.16

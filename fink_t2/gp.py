@@ -81,69 +81,116 @@ def _wavelengths(lc: LightCurves, wavelengths_a) -> np.ndarray:
 
 # --------------------------------------------------------------------------- batched NumPy engine
 
-def _matern32_terms(dt2, dl2_scaled, log_params):
-    """Kernel and its derivative w.r.t. log lt2, from squared separations (k, W, V).
+def _unit_matern32(dt2, dl2_scaled, log_lt2):
+    """Unit-amplitude kernel and its derivative w.r.t. log lt2 (k, W, V), from squared
+    separations: time (days**2) and wavelength already divided by 6000**2.
 
-    ``dl2_scaled`` is the squared wavelength separation already divided by 6000**2.
+    Written in place: on a virtual machine, every fresh large array costs page faults
+    that make an elementwise pass several times slower.
     """
-    amp2 = np.exp(log_params[:, 0])[:, None, None]
-    inv_lt2 = np.exp(-log_params[:, 1])[:, None, None]
-    scaled_dt2 = dt2 * inv_lt2
-    sqrt3_r = np.sqrt(3.0 * (scaled_dt2 + dl2_scaled))
-    decay = amp2 * np.exp(-sqrt3_r)
-    # d kernel / d log(lt2) = amp2 * 1.5 * exp(-sqrt3 r) * dt2 / lt2 (finite at r = 0)
-    return (1.0 + sqrt3_r) * decay, 1.5 * decay * scaled_dt2
+    three_dt2 = dt2 * (3.0 * np.exp(-log_lt2))[:, None, None]    # 3 dt2 / lt2
+    sqrt3_r = np.multiply(dl2_scaled, 3.0)
+    sqrt3_r += three_dt2
+    np.sqrt(sqrt3_r, out=sqrt3_r)
+    decay = np.negative(sqrt3_r)
+    np.exp(decay, out=decay)                                    # exp(-sqrt3 r)
+    # d kernel / d log(lt2) = 1.5 exp(-sqrt3 r) dt2 / lt2 (finite at r = 0)
+    three_dt2 *= decay
+    three_dt2 *= 0.5
+    sqrt3_r += 1.0
+    sqrt3_r *= decay                                            # (1 + sqrt3 r) exp(-sqrt3 r)
+    return sqrt3_r, three_dt2
 
 
 class _Group:
-    """Padded arrays of a group of light curves with the same width W."""
+    """Padded (k, W) arrays of a group of light curves of similar size; the (k, W, W)
+    matrices are built per call, for the objects asked for only.
+
+    Padding has zero flux, unit variance and no covariance with anything: its block of
+    K is the identity, it adds nothing to the likelihood and K^-1 y is zero there.
+    """
 
     def __init__(self, lc: LightCurves, wavelengths_a):
         self.mask = lc.mask
         self.y = np.where(lc.mask, lc.flux_fluxcal, 0.0)
         self.var = np.where(lc.mask, lc.fluxerr_fluxcal**2, 1.0)
-        t = np.where(lc.mask, lc.time_days, 0.0)
-        lam = _wavelengths(lc, wavelengths_a) / WAVELENGTH_SCALE_A
-        self.dt2 = (t[:, :, None] - t[:, None, :]) ** 2
-        self.dl2 = (lam[:, :, None] - lam[:, None, :]) ** 2
-        self.pair = lc.mask[:, :, None] & lc.mask[:, None, :]
+        self.t = np.where(lc.mask, lc.time_days, 0.0)
+        self.lam = _wavelengths(lc, wavelengths_a) / WAVELENGTH_SCALE_A
         self.n_valid = lc.mask.sum(axis=1)
 
-    def neg_log_likelihood(self, index, log_params):
-        """Negative log-likelihood (k,), its gradient (k, 2) and K^-1 y (k, W) of objects ``index``."""
-        pair, y = self.pair[index], self.y[index]
-        kernel, dkernel_dlt = _matern32_terms(self.dt2[index], self.dl2[index], log_params)
-        kernel *= pair  # padding: no covariance, unit variance, zero flux
-        dkernel_dlt *= pair
-        cov = kernel.copy()
+    def _covariance(self, index, log_params):
+        """Covariance K (k, W, W) of objects ``index`` and the unit-amplitude dK/d log lt2."""
+        t, lam, mask = self.t[index], self.lam[index], self.mask[index]
+        unit_kernel, unit_dkernel = _unit_matern32((t[:, :, None] - t[:, None, :]) ** 2,
+                                                   (lam[:, :, None] - lam[:, None, :]) ** 2, log_params[:, 1])
+        cov = unit_kernel
+        cov *= np.exp(log_params[:, 0])[:, None, None]
+        cov *= mask[:, :, None] & mask[:, None, :]
         diag = np.arange(cov.shape[1])
         cov[:, diag, diag] += self.var[index]
+        return cov, unit_dkernel
+
+    def neg_log_likelihood(self, index, log_params):
+        """Negative log-likelihood (k,) and its gradient (k, 2) of objects ``index`` at ``log_params`` (k, 2).
+
+        Infinite where the covariance is not positive definite.
+        """
+        y, var = self.y[index], self.var[index]
+        cov, unit_dkernel = self._covariance(index, log_params)
         chol, ok = _cholesky(cov)
         chol_inv = _lower_triangular_inverse(chol)
         cov_inv = np.transpose(chol_inv, (0, 2, 1)) @ chol_inv
         alpha = (cov_inv @ y[:, :, None])[:, :, 0]
+        y_alpha = (y * alpha).sum(axis=1)
         log_det = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-        nll = 0.5 * ((y * alpha).sum(axis=1) + log_det + self.n_valid[index] * np.log(2 * np.pi))
-        # d(-ll)/d theta = -0.5 tr((alpha alpha^T - K^-1) dK/d theta)
-        weight = alpha[:, :, None] * alpha[:, None, :] - cov_inv
-        grad = -0.5 * np.stack([np.einsum("kij,kij->k", weight, kernel),
-                                np.einsum("kij,kij->k", weight, dkernel_dlt)], axis=1)
-        return np.where(ok, nll, np.inf), grad, alpha
+        nll = 0.5 * (y_alpha + log_det + self.n_valid[index] * np.log(2 * np.pi))
+        # d(-ll)/d theta = -0.5 (alpha^T dK alpha - tr(K^-1 dK)). For log amp2, dK = K - diag(var):
+        # alpha^T dK alpha = y.alpha - sum var alpha^2 and tr(K^-1 dK) = W - sum var diag(K^-1).
+        # dK/d log lt2 is zero on the diagonal, where padding would see it, and needs no mask.
+        grad_amp = (y_alpha - (var * alpha**2).sum(axis=1)
+                    - cov.shape[1] + (var * np.diagonal(cov_inv, axis1=1, axis2=2)).sum(axis=1))
+        grad_lt = (((unit_dkernel @ alpha[:, :, None])[:, :, 0] * alpha).sum(axis=1)
+                   - np.vecdot(cov_inv.reshape(len(y), -1), unit_dkernel.reshape(len(y), -1))) * np.exp(log_params[:, 0])
+        return np.where(ok, nll, np.inf), -0.5 * np.stack([grad_amp, grad_lt], axis=1)
+
+    def alpha(self, log_params):
+        """K^-1 y (k, W) of every object of the group at ``log_params`` (k, 2); zero on padding."""
+        cov, _ = self._covariance(slice(None), log_params)
+        return np.linalg.solve(cov, self.y[:, :, None])[:, :, 0]
+
+
+#: Below this many matrices, per-matrix LAPACK calls beat the blocked NumPy inverse.
+_FEW_MATRICES = 48
 
 
 def _lower_triangular_inverse(lower, leaf=8):
-    """Batched inverse of lower-triangular matrices (k, W, W), by 2 x 2 blocks.
+    """Batched inverse of lower-triangular matrices (k, W, W).
 
-    [[A, 0], [B, C]]^-1 = [[A^-1, 0], [-C^-1 B A^-1, C^-1]]: the work goes to matrix
-    products, which NumPy batches far better than its LU-based ``inv`` (about 2x
-    faster from W = 24 on).
+    Few matrices: one LAPACK ``trtri`` call each. Many: by 2 x 2 blocks,
+    [[A, 0], [B, C]]^-1 = [[A^-1, 0], [-C^-1 B A^-1, C^-1]], so that the work goes to
+    batched matrix products; blocks of at most ``leaf`` rows are inverted by forward
+    substitution, one row at a time for all k matrices at once.
     """
+    if len(lower) < _FEW_MATRICES:
+        from scipy.linalg import lapack
+
+        return np.stack([lapack.dtrtri(matrix, lower=1)[0] for matrix in lower]) if len(lower) else lower.copy()
+    return _blocked_lower_triangular_inverse(lower, leaf)
+
+
+def _blocked_lower_triangular_inverse(lower, leaf):
     width = lower.shape[-1]
     if width <= leaf:
-        return np.linalg.inv(lower)
+        inverse = np.zeros_like(lower)
+        inv_diag = 1.0 / np.diagonal(lower, axis1=1, axis2=2)
+        inverse[:, 0, 0] = inv_diag[:, 0]
+        for i in range(1, width):
+            inverse[:, i, :i] = -np.einsum("kj,kjm->km", lower[:, i, :i], inverse[:, :i, :i]) * inv_diag[:, i, None]
+            inverse[:, i, i] = inv_diag[:, i]
+        return inverse
     h = width // 2
-    a_inv = _lower_triangular_inverse(lower[:, :h, :h], leaf)
-    c_inv = _lower_triangular_inverse(lower[:, h:, h:], leaf)
+    a_inv = _blocked_lower_triangular_inverse(lower[:, :h, :h], leaf)
+    c_inv = _blocked_lower_triangular_inverse(lower[:, h:, h:], leaf)
     out = np.zeros_like(lower)
     out[:, :h, :h] = a_inv
     out[:, h:, h:] = c_inv
@@ -167,19 +214,20 @@ def _cholesky(cov):
         return chol, ok
 
 
-def _projected_bfgs(group: _Group, start, lower, upper, max_iter=200, gtol=1e-5, ftol=2.2e-9):
-    """Minimise every object's negative log-likelihood within its bounds, all objects together.
+def _projected_bfgs(objective, start, lower, upper, max_iter=200, gtol=1e-5, ftol=2.2e-9):
+    """Minimise n bounded 2-parameter functions together: ``objective(index, theta)`` returns
+    the values (k,) and gradients (k, 2) of functions ``index`` at ``theta`` (k, 2).
 
     Follows the path of scipy's L-BFGS-B where it matters for a multimodal
     likelihood: a first step of unit length along the projected gradient, the
     initial inverse-Hessian scaling s.y / y.y, and a line search that extrapolates
     while the slope is still steep (weak Wolfe conditions, c1 = 1e-3, c2 = 0.9).
-    Returns theta (k, 2), the negative log-likelihood (k,) and K^-1 y (k, W) there;
-    an object whose start is not computable keeps it, with an infinite value.
+    Returns theta (n, 2) and the values (n,) there; an object whose start is not
+    computable keeps it, with an infinite value.
     """
     n = len(start)
     theta = start.copy()
-    f, g, alpha = group.neg_log_likelihood(np.arange(n), theta)
+    f, g = objective(np.arange(n), theta)
     inv_hessian = np.tile(np.eye(2), (n, 1, 1))
     fresh = np.ones(n, dtype=bool)  # inverse Hessian is still the identity
     active = np.isfinite(f)
@@ -205,7 +253,7 @@ def _projected_bfgs(group: _Group, start, lower, upper, max_iter=200, gtol=1e-5,
         # Line search, every pending object evaluated in one batch: halve until f decreases
         # enough, double while the slope stays steep.
         step = np.ones(idx.size)
-        new_theta, new_f, new_g, new_alpha = th.copy(), f[idx].copy(), gi.copy(), alpha[idx].copy()
+        new_theta, new_f, new_g = th.copy(), f[idx].copy(), gi.copy()
         found = np.zeros(idx.size, dtype=bool)
         pending = np.ones(idx.size, dtype=bool)
         for _ in range(40):
@@ -213,11 +261,11 @@ def _projected_bfgs(group: _Group, start, lower, upper, max_iter=200, gtol=1e-5,
             if p.size == 0:
                 break
             trial = np.clip(th[p] + step[p, None] * direction[p], lower[idx[p]], upper[idx[p]])
-            tf, tg, ta = group.neg_log_likelihood(idx[p], trial)
+            tf, tg = objective(idx[p], trial)
             decrease = np.isfinite(tf) & (tf <= f[idx[p]] + 1e-3 * ((trial - th[p]) * gi[p]).sum(axis=1))
             better = decrease & (~found[p] | (tf < new_f[p]))
             q = p[better]
-            new_theta[q], new_f[q], new_g[q], new_alpha[q] = trial[better], tf[better], tg[better], ta[better]
+            new_theta[q], new_f[q], new_g[q] = trial[better], tf[better], tg[better]
             clipped = (trial != th[p] + step[p, None] * direction[p]).any(axis=1)
             steep = ((tg * direction[p]).sum(axis=1) < 0.9 * slope[p]) & ~clipped & (step[p] < 1e3)
             expand = better & steep
@@ -240,9 +288,9 @@ def _projected_bfgs(group: _Group, start, lower, upper, max_iter=200, gtol=1e-5,
             fresh[idx[update]] = False
         # stop rule of scipy's L-BFGS-B: relative reduction of f below ftol
         small_change = (f[idx] - new_f) <= ftol * np.maximum(1.0, np.maximum(np.abs(f[idx]), np.abs(new_f)))
-        theta[idx], f[idx], g[idx], alpha[idx] = new_theta, new_f, new_g, new_alpha
+        theta[idx], f[idx], g[idx] = new_theta, new_f, new_g
         active[idx[stalled | small_change]] = False
-    return theta, f, alpha
+    return theta, f
 
 
 def _groups(n_points, max_elements=4_000_000):
@@ -261,18 +309,32 @@ def _groups(n_points, max_elements=4_000_000):
 
 
 def _fit_batched(lc: LightCurves, wavelengths_a):
+    """Fit every light curve with points; the optimiser advances all groups in one loop."""
     start, lower, upper = start_and_bounds(lc)
     log_params, nll = start.copy(), np.full(len(lc), np.inf)
     mean = np.zeros((len(lc), N_TIMES, len(wavelengths_a)))
-    times = prediction_times(lc)
     has_points = np.flatnonzero(lc.n_points > 0)
-    for group_index in _groups(lc.n_points[has_points]):
-        members = has_points[group_index]
-        sub = lc.subset(members)
-        group = _Group(sub, wavelengths_a)
-        theta, f, alpha = _projected_bfgs(group, start[members], lower[members], upper[members])
-        log_params[members], nll[members] = theta, f
-        mean[members] = _predict_from_alpha(sub, theta, alpha, times[members], wavelengths_a)
+    groups = [(has_points[g], _Group(lc.subset(has_points[g]), wavelengths_a))
+              for g in _groups(lc.n_points[has_points])]
+    group_of, row_of = np.zeros(len(lc), dtype=np.int64), np.zeros(len(lc), dtype=np.int64)
+    for number, (members, _) in enumerate(groups):
+        group_of[members], row_of[members] = number, np.arange(len(members))
+
+    def objective(index, theta):
+        objects = has_points[index]
+        f, g = np.empty(len(index)), np.empty((len(index), 2))
+        for number in np.unique(group_of[objects]):
+            where = np.flatnonzero(group_of[objects] == number)
+            f[where], g[where] = groups[number][1].neg_log_likelihood(row_of[objects[where]], theta[where])
+        return f, g
+
+    log_params[has_points], nll[has_points] = _projected_bfgs(
+        objective, start[has_points], lower[has_points], upper[has_points])
+    times = prediction_times(lc)
+    for members, group in groups:
+        theta = log_params[members]
+        mean[members] = _predict_from_alpha(lc.subset(members), theta, group.alpha(theta), times[members],
+                                            wavelengths_a)
     ok = np.isfinite(nll)
     mean[~ok] = 0.0
     return GPFit(log_params, -nll, ok), mean
@@ -282,36 +344,39 @@ def _predict_from_alpha(lc: LightCurves, log_params, alpha, times, wavelengths_a
     """GP mean (k, T, B) at ``times`` (k, T) for every band, given alpha = K^-1 y (k, W).
 
     alpha is exactly zero on padding (its block of K is the identity, its flux zero),
-    so padded points add nothing. Written in place: this is the largest array of a fit.
+    so padded points add nothing. The (k, W, T) cross-covariances are the largest
+    arrays of a fit: they are computed band by band in two reused buffers.
     """
-    n_bands = len(wavelengths_a)
     t = np.where(lc.mask, lc.time_days, 0.0)
     lam = _wavelengths(lc, wavelengths_a) / WAVELENGTH_SCALE_A
-    grid_t = np.repeat(times, n_bands, axis=1)                        # (k, T*B), band fastest
-    grid_l = np.tile(np.asarray(wavelengths_a, float) / WAVELENGTH_SCALE_A, times.shape[1])[None, :]
-    sqrt3_r = np.subtract(t[:, :, None], grid_t[:, None, :])
-    np.square(sqrt3_r, out=sqrt3_r)
-    sqrt3_r *= np.exp(-log_params[:, 1])[:, None, None]
-    sqrt3_r += (lam[:, :, None] - grid_l[:, None, :]) ** 2
-    sqrt3_r *= 3.0
-    np.sqrt(sqrt3_r, out=sqrt3_r)
-    cross = np.exp(-sqrt3_r)
-    sqrt3_r += 1.0
-    cross *= sqrt3_r                                                  # (1 + sqrt3 r) exp(-sqrt3 r)
-    weights = alpha * np.exp(log_params[:, 0])[:, None]               # amp2 folded into alpha
-    return np.einsum("kwp,kw->kp", cross, weights).reshape(len(t), times.shape[1], n_bands)
+    scaled_dt2 = np.subtract(t[:, :, None], times[:, None, :])                      # (k, W, T)
+    np.square(scaled_dt2, out=scaled_dt2)
+    scaled_dt2 *= np.exp(-log_params[:, 1])[:, None, None]
+    weights = alpha * np.exp(log_params[:, 0])[:, None]                             # amp2 folded into alpha
+    sqrt3_r, cross = np.empty_like(scaled_dt2), np.empty_like(scaled_dt2)
+    mean = np.empty((len(t), times.shape[1], len(wavelengths_a)))
+    for b, band_lam in enumerate(np.asarray(wavelengths_a, float) / WAVELENGTH_SCALE_A):
+        np.add(scaled_dt2, ((lam - band_lam) ** 2)[:, :, None], out=sqrt3_r)
+        sqrt3_r *= 3.0
+        np.sqrt(sqrt3_r, out=sqrt3_r)
+        np.negative(sqrt3_r, out=cross)
+        np.exp(cross, out=cross)
+        sqrt3_r += 1.0
+        cross *= sqrt3_r                                                            # (1 + sqrt3 r) exp(-sqrt3 r)
+        mean[:, :, b] = (weights[:, None, :] @ cross)[:, 0, :]
+    return mean
 
 
 def predict_mean(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELENGTHS_A) -> np.ndarray:
     """GP mean (n, N_TIMES, n_bands) at ``prediction_times(lc)`` for fixed ``log_params`` (n, 2)."""
     log_params = np.asarray(log_params, float)
-    _, _, alpha = _Group(lc, wavelengths_a).neg_log_likelihood(np.arange(len(lc)), log_params)
+    alpha = _Group(lc, wavelengths_a).alpha(log_params)
     return _predict_from_alpha(lc, log_params, alpha, prediction_times(lc), wavelengths_a)
 
 
 def log_likelihood_batched(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELENGTHS_A) -> np.ndarray:
     """(n,) log-likelihood of every light curve at ``log_params`` (n, 2), batched engine."""
-    nll, _, _ = _Group(lc, wavelengths_a).neg_log_likelihood(np.arange(len(lc)), np.asarray(log_params, float))
+    nll, _ = _Group(lc, wavelengths_a).neg_log_likelihood(np.arange(len(lc)), np.asarray(log_params, float))
     return -nll
 
 
