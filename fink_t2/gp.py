@@ -81,22 +81,24 @@ def _wavelengths(lc: LightCurves, wavelengths_a) -> np.ndarray:
 
 # --------------------------------------------------------------------------- batched NumPy engine
 
-def _unit_matern32(dt2, dl2_scaled, log_lt2):
-    """Unit-amplitude kernel and its derivative w.r.t. log lt2 (k, W, V), from squared
-    separations: time (days**2) and wavelength already divided by 6000**2.
+def _unit_matern32(time_scaled, wavelength_scaled):
+    """Unit-amplitude kernel and 2 x its derivative w.r.t. log lt2, (k, W, W), from
+    coordinates (k, W) already scaled so that their squared differences sum to 3 r**2:
+    time * sqrt(3) / lt and wavelength * sqrt(3) / 6000 A.
 
     Written in place: on a virtual machine, every fresh large array costs page faults
     that make an elementwise pass several times slower.
     """
-    three_dt2 = dt2 * (3.0 * np.exp(-log_lt2))[:, None, None]    # 3 dt2 / lt2
-    sqrt3_r = np.multiply(dl2_scaled, 3.0)
+    three_dt2 = np.subtract(time_scaled[:, :, None], time_scaled[:, None, :])
+    np.square(three_dt2, out=three_dt2)                         # 3 dt2 / lt2
+    sqrt3_r = np.subtract(wavelength_scaled[:, :, None], wavelength_scaled[:, None, :])
+    np.square(sqrt3_r, out=sqrt3_r)
     sqrt3_r += three_dt2
     np.sqrt(sqrt3_r, out=sqrt3_r)
     decay = np.negative(sqrt3_r)
     np.exp(decay, out=decay)                                    # exp(-sqrt3 r)
-    # d kernel / d log(lt2) = 1.5 exp(-sqrt3 r) dt2 / lt2 (finite at r = 0)
+    # d kernel / d log(lt2) = 1.5 exp(-sqrt3 r) dt2 / lt2, finite at r = 0
     three_dt2 *= decay
-    three_dt2 *= 0.5
     sqrt3_r += 1.0
     sqrt3_r *= decay                                            # (1 + sqrt3 r) exp(-sqrt3 r)
     return sqrt3_r, three_dt2
@@ -114,21 +116,20 @@ class _Group:
         self.mask = lc.mask
         self.y = np.where(lc.mask, lc.flux_fluxcal, 0.0)
         self.var = np.where(lc.mask, lc.fluxerr_fluxcal**2, 1.0)
-        self.t = np.where(lc.mask, lc.time_days, 0.0)
-        self.lam = _wavelengths(lc, wavelengths_a) / WAVELENGTH_SCALE_A
+        self.time_days = np.where(lc.mask, lc.time_days, 0.0)
+        self.wavelength_scaled = _wavelengths(lc, wavelengths_a) * (np.sqrt(3.0) / WAVELENGTH_SCALE_A)
         self.n_valid = lc.mask.sum(axis=1)
 
     def _covariance(self, index, log_params):
-        """Covariance K (k, W, W) of objects ``index`` and the unit-amplitude dK/d log lt2."""
-        t, lam, mask = self.t[index], self.lam[index], self.mask[index]
-        unit_kernel, unit_dkernel = _unit_matern32((t[:, :, None] - t[:, None, :]) ** 2,
-                                                   (lam[:, :, None] - lam[:, None, :]) ** 2, log_params[:, 1])
-        cov = unit_kernel
-        cov *= np.exp(log_params[:, 0])[:, None, None]
-        cov *= mask[:, :, None] & mask[:, None, :]
+        """Covariance K (k, W, W) of objects ``index`` and 2 x the unit-amplitude dK/d log lt2."""
+        time_scaled = self.time_days[index] * np.sqrt(3.0 * np.exp(-log_params[:, 1]))[:, None]
+        cov, unit_dkernel2 = _unit_matern32(time_scaled, self.wavelength_scaled[index])
+        mask = self.mask[index]
+        cov *= (np.exp(log_params[:, 0])[:, None] * mask)[:, :, None]
+        cov *= mask[:, None, :]
         diag = np.arange(cov.shape[1])
         cov[:, diag, diag] += self.var[index]
-        return cov, unit_dkernel
+        return cov, unit_dkernel2
 
     def neg_log_likelihood(self, index, log_params):
         """Negative log-likelihood (k,) and its gradient (k, 2) of objects ``index`` at ``log_params`` (k, 2).
@@ -136,7 +137,7 @@ class _Group:
         Infinite where the covariance is not positive definite.
         """
         y, var = self.y[index], self.var[index]
-        cov, unit_dkernel = self._covariance(index, log_params)
+        cov, unit_dkernel2 = self._covariance(index, log_params)
         chol, ok = _cholesky(cov)
         chol_inv = _lower_triangular_inverse(chol)
         cov_inv = np.transpose(chol_inv, (0, 2, 1)) @ chol_inv
@@ -149,8 +150,9 @@ class _Group:
         # dK/d log lt2 is zero on the diagonal, where padding would see it, and needs no mask.
         grad_amp = (y_alpha - (var * alpha**2).sum(axis=1)
                     - cov.shape[1] + (var * np.diagonal(cov_inv, axis1=1, axis2=2)).sum(axis=1))
-        grad_lt = (((unit_dkernel @ alpha[:, :, None])[:, :, 0] * alpha).sum(axis=1)
-                   - np.vecdot(cov_inv.reshape(len(y), -1), unit_dkernel.reshape(len(y), -1))) * np.exp(log_params[:, 0])
+        grad_lt = (((unit_dkernel2 @ alpha[:, :, None])[:, :, 0] * alpha).sum(axis=1)
+                   - np.vecdot(cov_inv.reshape(len(y), -1), unit_dkernel2.reshape(len(y), -1))) * (
+                       0.5 * np.exp(log_params[:, 0]))
         return np.where(ok, nll, np.inf), -0.5 * np.stack([grad_amp, grad_lt], axis=1)
 
     def alpha(self, log_params):
@@ -293,19 +295,39 @@ def _projected_bfgs(objective, start, lower, upper, max_iter=200, gtol=1e-5, fto
     return theta, f
 
 
-def _groups(n_points, max_elements=4_000_000):
-    """Index arrays grouping objects of similar size, each small enough to hold k x W x W
-    matrices and the k x W x (2 N_TIMES) cross-covariances of the prediction."""
+#: Modelled cost of one likelihood evaluation on one core, microseconds: per object of
+#: padded width W (elementwise work ~W**2, factorisations ~W**3), and per batched call.
+_COST_PER_ELEMENT_US, _COST_PER_CUBE_US, _COST_PER_CALL_US = 9e-3, 3e-4, 100.0
+
+
+def _groups(n_points, max_elements=1_000_000):
+    """Index arrays of objects grouped by number of points.
+
+    Groups are runs of the sorted sizes, chosen by dynamic programming to minimise
+    the modelled time: padding every object to its group's largest size costs
+    elementwise and cubic work, each group costs batched calls. Each group is split
+    into chunks small enough to hold k x W x W matrices and the k x W x N_TIMES
+    cross-covariances of the prediction.
+    """
+    sizes, counts = np.unique(n_points, return_counts=True)
+    cumulative = np.concatenate([[0], np.cumsum(counts)])
+    per_object = _COST_PER_ELEMENT_US * sizes**2 + _COST_PER_CUBE_US * sizes.astype(float) ** 3
+    best, first = np.zeros(len(sizes) + 1), np.zeros(len(sizes) + 1, dtype=np.int64)
+    for end in range(1, len(sizes) + 1):   # best[end]: sizes[:end] grouped; last group sizes[first:end]
+        cost = best[:end] + _COST_PER_CALL_US + (cumulative[end] - cumulative[:end]) * per_object[end - 1]
+        first[end] = np.argmin(cost)
+        best[end] = cost[first[end]]
     order = np.argsort(n_points, kind="stable")
     sorted_points = n_points[order]
-    edges = [0, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024]
-    bucket = np.searchsorted(edges, sorted_points, side="left")
-    for b in np.unique(bucket):
-        members = order[bucket == b]
-        width = max(int(n_points[members].max()), 1)
-        chunk = max(1, max_elements // (width * max(width, 2 * N_TIMES)))
-        for begin in range(0, len(members), chunk):
-            yield members[begin:begin + chunk]
+    end = len(sizes)
+    while end > 0:
+        begin = first[end]
+        members = order[(sorted_points >= sizes[begin]) & (sorted_points <= sizes[end - 1])]
+        width = max(int(sizes[end - 1]), 1)
+        chunk = max(1, max_elements // (width * max(width, N_TIMES)))
+        for start in range(0, len(members), chunk):
+            yield members[start:start + chunk]
+        end = begin
 
 
 def _fit_batched(lc: LightCurves, wavelengths_a):
