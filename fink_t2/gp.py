@@ -104,12 +104,12 @@ def _unit_matern32(time_scaled, wavelength_scaled):
     return sqrt3_r, three_dt2
 
 
-class _Group:
-    """Padded (k, W) arrays of a group of light curves of similar size; the (k, W, W)
-    matrices are built per call, for the objects asked for only.
+class _Points:
+    """The light curves of a batch as padded (n, L) arrays ready for the likelihood.
 
     Padding has zero flux, unit variance and no covariance with anything: its block of
     K is the identity, it adds nothing to the likelihood and K^-1 y is zero there.
+    Points are left-aligned, so ``take`` crops the rows it gathers to their widest.
     """
 
     def __init__(self, lc: LightCurves, wavelengths_a):
@@ -120,45 +120,56 @@ class _Group:
         self.wavelength_scaled = _wavelengths(lc, wavelengths_a) * (np.sqrt(3.0) / WAVELENGTH_SCALE_A)
         self.n_valid = lc.mask.sum(axis=1)
 
-    def _covariance(self, index, log_params):
-        """Covariance K (k, W, W) of objects ``index`` and 2 x the unit-amplitude dK/d log lt2."""
-        time_scaled = self.time_days[index] * np.sqrt(3.0 * np.exp(-log_params[:, 1]))[:, None]
-        cov, unit_dkernel2 = _unit_matern32(time_scaled, self.wavelength_scaled[index])
-        mask = self.mask[index]
-        cov *= (np.exp(log_params[:, 0])[:, None] * mask)[:, :, None]
-        cov *= mask[:, None, :]
-        diag = np.arange(cov.shape[1])
-        cov[:, diag, diag] += self.var[index]
-        return cov, unit_dkernel2
+    def take(self, rows):
+        """The objects ``rows`` (integer array), cropped to their largest number of points."""
+        width = max(int(self.n_valid[rows].max(initial=0)), 1)
+        out = object.__new__(_Points)
+        for name in ("mask", "y", "var", "time_days", "wavelength_scaled"):
+            setattr(out, name, getattr(self, name)[rows, :width])
+        out.n_valid = self.n_valid[rows]
+        return out
 
-    def neg_log_likelihood(self, index, log_params):
-        """Negative log-likelihood (k,) and its gradient (k, 2) of objects ``index`` at ``log_params`` (k, 2).
 
-        Infinite where the covariance is not positive definite.
-        """
-        y, var = self.y[index], self.var[index]
-        cov, unit_dkernel2 = self._covariance(index, log_params)
-        chol, ok = _cholesky(cov)
-        chol_inv = _lower_triangular_inverse(chol)
-        cov_inv = np.transpose(chol_inv, (0, 2, 1)) @ chol_inv
-        alpha = (cov_inv @ y[:, :, None])[:, :, 0]
-        y_alpha = (y * alpha).sum(axis=1)
-        log_det = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-        nll = 0.5 * (y_alpha + log_det + self.n_valid[index] * np.log(2 * np.pi))
-        # d(-ll)/d theta = -0.5 (alpha^T dK alpha - tr(K^-1 dK)). For log amp2, dK = K - diag(var):
-        # alpha^T dK alpha = y.alpha - sum var alpha^2 and tr(K^-1 dK) = W - sum var diag(K^-1).
-        # dK/d log lt2 is zero on the diagonal, where padding would see it, and needs no mask.
-        grad_amp = (y_alpha - (var * alpha**2).sum(axis=1)
-                    - cov.shape[1] + (var * np.diagonal(cov_inv, axis1=1, axis2=2)).sum(axis=1))
-        grad_lt = (((unit_dkernel2 @ alpha[:, :, None])[:, :, 0] * alpha).sum(axis=1)
-                   - np.vecdot(cov_inv.reshape(len(y), -1), unit_dkernel2.reshape(len(y), -1))) * (
-                       0.5 * np.exp(log_params[:, 0]))
-        return np.where(ok, nll, np.inf), -0.5 * np.stack([grad_amp, grad_lt], axis=1)
+def _covariance(points: _Points, log_params):
+    """Covariance K (k, W, W) and 2 x the unit-amplitude dK/d log lt2 at ``log_params`` (k, 2)."""
+    time_scaled = points.time_days * np.sqrt(3.0 * np.exp(-log_params[:, 1]))[:, None]
+    cov, unit_dkernel2 = _unit_matern32(time_scaled, points.wavelength_scaled)
+    cov *= (np.exp(log_params[:, 0])[:, None] * points.mask)[:, :, None]
+    cov *= points.mask[:, None, :]
+    diag = np.arange(cov.shape[1])
+    cov[:, diag, diag] += points.var
+    return cov, unit_dkernel2
 
-    def alpha(self, log_params):
-        """K^-1 y (k, W) of every object of the group at ``log_params`` (k, 2); zero on padding."""
-        cov, _ = self._covariance(slice(None), log_params)
-        return np.linalg.solve(cov, self.y[:, :, None])[:, :, 0]
+
+def _neg_log_likelihood(points: _Points, log_params):
+    """Negative log-likelihood (k,) and its gradient (k, 2) at ``log_params`` (k, 2).
+
+    Infinite where the covariance is not positive definite.
+    """
+    y, var = points.y, points.var
+    cov, unit_dkernel2 = _covariance(points, log_params)
+    chol, ok = _cholesky(cov)
+    chol_inv = _lower_triangular_inverse(chol)
+    cov_inv = np.transpose(chol_inv, (0, 2, 1)) @ chol_inv
+    alpha = (cov_inv @ y[:, :, None])[:, :, 0]
+    y_alpha = (y * alpha).sum(axis=1)
+    log_det = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+    nll = 0.5 * (y_alpha + log_det + points.n_valid * np.log(2 * np.pi))
+    # d(-ll)/d theta = -0.5 (alpha^T dK alpha - tr(K^-1 dK)). For log amp2, dK = K - diag(var):
+    # alpha^T dK alpha = y.alpha - sum var alpha^2 and tr(K^-1 dK) = W - sum var diag(K^-1).
+    # dK/d log lt2 needs no mask: K^-1 pairs padding with nothing but itself, where dK is zero.
+    grad_amp = (y_alpha - (var * alpha**2).sum(axis=1)
+                - cov.shape[1] + (var * np.diagonal(cov_inv, axis1=1, axis2=2)).sum(axis=1))
+    grad_lt = (((unit_dkernel2 @ alpha[:, :, None])[:, :, 0] * alpha).sum(axis=1)
+               - np.vecdot(cov_inv.reshape(len(y), -1), unit_dkernel2.reshape(len(y), -1))) * (
+                   0.5 * np.exp(log_params[:, 0]))
+    return np.where(ok, nll, np.inf), -0.5 * np.stack([grad_amp, grad_lt], axis=1)
+
+
+def _alpha(points: _Points, log_params):
+    """K^-1 y (k, W) at ``log_params`` (k, 2); zero on padding."""
+    cov, _ = _covariance(points, log_params)
+    return np.linalg.solve(cov, points.y[:, :, None])[:, :, 0]
 
 
 #: Below this many matrices, per-matrix LAPACK calls beat the blocked NumPy inverse.
@@ -298,88 +309,104 @@ def _projected_bfgs(objective, start, lower, upper, max_iter=200, gtol=1e-5, fto
 #: Modelled cost of one likelihood evaluation on one core, microseconds: per object of
 #: padded width W (elementwise work ~W**2, factorisations ~W**3), and per batched call.
 _COST_PER_ELEMENT_US, _COST_PER_CUBE_US, _COST_PER_CALL_US = 9e-3, 3e-4, 100.0
+#: Largest k x W x W (likelihood) or k x W x N_TIMES (prediction) array of one call.
+_MAX_ELEMENTS = 1_000_000
 
 
-def _groups(n_points, max_elements=1_000_000):
-    """Index arrays of objects grouped by number of points.
+def _cost_per_object_us(width):
+    return _COST_PER_ELEMENT_US * width**2 + _COST_PER_CUBE_US * float(width) ** 3
+
+
+def _size_groups(n_points) -> np.ndarray:
+    """(n,) group number of every object, groups numbered by increasing size.
 
     Groups are runs of the sorted sizes, chosen by dynamic programming to minimise
-    the modelled time: padding every object to its group's largest size costs
-    elementwise and cubic work, each group costs batched calls. Each group is split
-    into chunks small enough to hold k x W x W matrices and the k x W x N_TIMES
-    cross-covariances of the prediction.
+    the modelled time of one evaluation: padding every object to its group's largest
+    size costs per object, every group costs a batched call.
     """
     sizes, counts = np.unique(n_points, return_counts=True)
     cumulative = np.concatenate([[0], np.cumsum(counts)])
-    per_object = _COST_PER_ELEMENT_US * sizes**2 + _COST_PER_CUBE_US * sizes.astype(float) ** 3
+    per_object = np.array([_cost_per_object_us(size) for size in sizes])
     best, first = np.zeros(len(sizes) + 1), np.zeros(len(sizes) + 1, dtype=np.int64)
     for end in range(1, len(sizes) + 1):   # best[end]: sizes[:end] grouped; last group sizes[first:end]
         cost = best[:end] + _COST_PER_CALL_US + (cumulative[end] - cumulative[:end]) * per_object[end - 1]
         first[end] = np.argmin(cost)
         best[end] = cost[first[end]]
-    order = np.argsort(n_points, kind="stable")
-    sorted_points = n_points[order]
-    end = len(sizes)
+    starts, end = [], len(sizes)
     while end > 0:
-        begin = first[end]
-        members = order[(sorted_points >= sizes[begin]) & (sorted_points <= sizes[end - 1])]
-        width = max(int(sizes[end - 1]), 1)
-        chunk = max(1, max_elements // (width * max(width, N_TIMES)))
-        for start in range(0, len(members), chunk):
-            yield members[start:start + chunk]
-        end = begin
+        end = first[end]
+        starts.append(sizes[end])
+    return np.searchsorted(starts[::-1], n_points, side="right") - 1
+
+
+def _calls(group, n_points, row_elements):
+    """Positions (arrays into ``group``) evaluated together, one batched call each.
+
+    One call per group present, except that a group is merged into the next larger
+    one when padding its objects costs less than a call (the last iterations leave
+    few objects per group); calls are split to hold at most ``_MAX_ELEMENTS``
+    elements, ``row_elements(width)`` per object.
+    """
+    order = np.argsort(group, kind="stable")
+    parts = np.split(order, np.flatnonzero(np.diff(group[order])) + 1)
+    widths = [int(n_points[part].max()) for part in parts]
+    pending = []
+    for number, part in enumerate(parts):
+        pending.append(part)
+        if number + 1 < len(parts):
+            n_pending = sum(len(p) for p in pending)
+            extra = n_pending * (_cost_per_object_us(widths[number + 1]) - _cost_per_object_us(widths[number]))
+            if extra < _COST_PER_CALL_US:
+                continue
+        batch = np.concatenate(pending)
+        chunk = max(1, _MAX_ELEMENTS // max(row_elements(widths[number]), 1))
+        for begin in range(0, len(batch), chunk):
+            yield batch[begin:begin + chunk]
+        pending = []
 
 
 def _fit_batched(lc: LightCurves, wavelengths_a):
-    """Fit every light curve with points; the optimiser advances all groups in one loop."""
+    """Fit every light curve with points, all together; then evaluate the means."""
     start, lower, upper = start_and_bounds(lc)
     log_params, nll = start.copy(), np.full(len(lc), np.inf)
     mean = np.zeros((len(lc), N_TIMES, len(wavelengths_a)))
     has_points = np.flatnonzero(lc.n_points > 0)
-    groups = [(has_points[g], _Group(lc.subset(has_points[g]), wavelengths_a))
-              for g in _groups(lc.n_points[has_points])]
-    group_of, row_of = np.zeros(len(lc), dtype=np.int64), np.zeros(len(lc), dtype=np.int64)
-    for number, (members, _) in enumerate(groups):
-        group_of[members], row_of[members] = number, np.arange(len(members))
+    points = _Points(lc.subset(has_points), wavelengths_a)
+    group = _size_groups(points.n_valid)
 
     def objective(index, theta):
-        objects = has_points[index]
         f, g = np.empty(len(index)), np.empty((len(index), 2))
-        for number in np.unique(group_of[objects]):
-            where = np.flatnonzero(group_of[objects] == number)
-            f[where], g[where] = groups[number][1].neg_log_likelihood(row_of[objects[where]], theta[where])
+        for where in _calls(group[index], points.n_valid[index], lambda width: width * width):
+            f[where], g[where] = _neg_log_likelihood(points.take(index[where]), theta[where])
         return f, g
 
-    log_params[has_points], nll[has_points] = _projected_bfgs(
-        objective, start[has_points], lower[has_points], upper[has_points])
-    times = prediction_times(lc)
-    for members, group in groups:
-        theta = log_params[members]
-        mean[members] = _predict_from_alpha(lc.subset(members), theta, group.alpha(theta), times[members],
-                                            wavelengths_a)
+    theta, f = _projected_bfgs(objective, start[has_points], lower[has_points], upper[has_points])
+    log_params[has_points], nll[has_points] = theta, f
+    times = prediction_times(lc)[has_points]
+    for rows in _calls(group, points.n_valid, lambda width: width * N_TIMES):
+        subset = points.take(rows)
+        mean[has_points[rows]] = _predict_from_alpha(subset, theta[rows], _alpha(subset, theta[rows]),
+                                                     times[rows], wavelengths_a)
     ok = np.isfinite(nll)
     mean[~ok] = 0.0
     return GPFit(log_params, -nll, ok), mean
 
 
-def _predict_from_alpha(lc: LightCurves, log_params, alpha, times, wavelengths_a):
+def _predict_from_alpha(points: _Points, log_params, alpha, times, wavelengths_a):
     """GP mean (k, T, B) at ``times`` (k, T) for every band, given alpha = K^-1 y (k, W).
 
-    alpha is exactly zero on padding (its block of K is the identity, its flux zero),
-    so padded points add nothing. The (k, W, T) cross-covariances are the largest
-    arrays of a fit: they are computed band by band in two reused buffers.
+    alpha is exactly zero on padding, so padded points add nothing. The (k, W, T)
+    cross-covariances are the largest arrays of a fit: they are computed band by
+    band in reused buffers.
     """
-    t = np.where(lc.mask, lc.time_days, 0.0)
-    lam = _wavelengths(lc, wavelengths_a) / WAVELENGTH_SCALE_A
-    scaled_dt2 = np.subtract(t[:, :, None], times[:, None, :])                      # (k, W, T)
-    np.square(scaled_dt2, out=scaled_dt2)
-    scaled_dt2 *= np.exp(-log_params[:, 1])[:, None, None]
+    time_scale = np.sqrt(3.0 * np.exp(-log_params[:, 1]))[:, None]
+    three_dt2 = np.subtract((points.time_days * time_scale)[:, :, None], (times * time_scale)[:, None, :])
+    np.square(three_dt2, out=three_dt2)                                             # (k, W, T): 3 dt2 / lt2
     weights = alpha * np.exp(log_params[:, 0])[:, None]                             # amp2 folded into alpha
-    sqrt3_r, cross = np.empty_like(scaled_dt2), np.empty_like(scaled_dt2)
-    mean = np.empty((len(t), times.shape[1], len(wavelengths_a)))
-    for b, band_lam in enumerate(np.asarray(wavelengths_a, float) / WAVELENGTH_SCALE_A):
-        np.add(scaled_dt2, ((lam - band_lam) ** 2)[:, :, None], out=sqrt3_r)
-        sqrt3_r *= 3.0
+    sqrt3_r, cross = np.empty_like(three_dt2), np.empty_like(three_dt2)
+    mean = np.empty((len(weights), times.shape[1], len(wavelengths_a)))
+    for b, band_wavelength in enumerate(np.asarray(wavelengths_a, float) * (np.sqrt(3.0) / WAVELENGTH_SCALE_A)):
+        np.add(three_dt2, ((points.wavelength_scaled - band_wavelength) ** 2)[:, :, None], out=sqrt3_r)
         np.sqrt(sqrt3_r, out=sqrt3_r)
         np.negative(sqrt3_r, out=cross)
         np.exp(cross, out=cross)
@@ -392,13 +419,13 @@ def _predict_from_alpha(lc: LightCurves, log_params, alpha, times, wavelengths_a
 def predict_mean(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELENGTHS_A) -> np.ndarray:
     """GP mean (n, N_TIMES, n_bands) at ``prediction_times(lc)`` for fixed ``log_params`` (n, 2)."""
     log_params = np.asarray(log_params, float)
-    alpha = _Group(lc, wavelengths_a).alpha(log_params)
-    return _predict_from_alpha(lc, log_params, alpha, prediction_times(lc), wavelengths_a)
+    points = _Points(lc, wavelengths_a)
+    return _predict_from_alpha(points, log_params, _alpha(points, log_params), prediction_times(lc), wavelengths_a)
 
 
 def log_likelihood_batched(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELENGTHS_A) -> np.ndarray:
     """(n,) log-likelihood of every light curve at ``log_params`` (n, 2), batched engine."""
-    nll, _ = _Group(lc, wavelengths_a).neg_log_likelihood(np.arange(len(lc)), np.asarray(log_params, float))
+    nll, _ = _neg_log_likelihood(_Points(lc, wavelengths_a), np.asarray(log_params, float))
     return -nll
 
 
