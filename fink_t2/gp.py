@@ -173,7 +173,7 @@ def _alpha(points: _Points, log_params):
 
 
 #: Below this many matrices, per-matrix LAPACK calls beat the blocked NumPy inverse.
-_FEW_MATRICES = 48
+_FEW_MATRICES = 96
 
 
 def _lower_triangular_inverse(lower, leaf=8):
