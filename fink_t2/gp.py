@@ -9,11 +9,14 @@ start, within bounds. On failure an object keeps its starting values.
 Two engines fit the same model:
 
 - ``"george"``: the reference, one george GP and one scipy L-BFGS-B run per object;
-- ``"batched"`` (default): NumPy, every light curve of a batch at once. Objects
-  are grouped by number of points; each group is padded to one width (padding
-  is an identity block with zero flux, which adds nothing to the likelihood),
-  factorised with one batched Cholesky per step, and optimised by a projected
-  BFGS that advances every object together, each with its own line search.
+- ``"batched"`` (default): NumPy, every light curve of a batch at once. One
+  projected BFGS advances every object together, each with its own line search
+  (``_projected_bfgs``). Each step evaluates the pending objects in a few batched
+  calls: objects are grouped by number of points (``_size_groups``, by dynamic
+  programming on a cost model) and padded to their group's width; padding is an
+  identity block with zero flux, which adds nothing to the likelihood. A call
+  builds the (k, W, W) kernels, factorises them with one batched Cholesky and gets
+  K^-1 for the gradient. The GP means are then evaluated group by group.
   NumPy rather than TensorFlow: the matrices are small (tens of points) and
   NumPy's batched LAPACK calls have far less per-call overhead than TF ops.
 """

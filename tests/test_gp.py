@@ -65,6 +65,32 @@ def test_log_likelihood_matches_george_at_fixed_parameters(bts_table):
     np.testing.assert_allclose(gp.log_likelihood_batched(lc, params), gp.log_likelihood_george(lc, params), rtol=1e-8)
 
 
+def test_gradient_matches_george_at_fixed_parameters(bts_table):
+    """The batched gradient (closed-form identities, padding left unmasked in dK) against george's."""
+    lc = _alert_like(bts_table, 40, seed=2)
+    start, lower, upper = gp.start_and_bounds(lc)
+    params = lower + np.random.default_rng(4).uniform(0.3, 0.7, size=start.shape) * (upper - lower)
+    _, grad = gp._neg_log_likelihood(gp._Points(lc, gp.ZTF_WAVELENGTHS_A), params)
+    lam = np.asarray(gp.ZTF_WAVELENGTHS_A)[lc.band.astype(int)]
+    for i in range(len(lc)):
+        m = lc.mask[i]
+        george_gp = gp._george_gp(params[i], np.stack([lc.time_days[i, m], lam[i, m]], axis=1), lc.fluxerr_fluxcal[i, m])
+        # george's parameters are (log constant, log lt2): the same derivatives as ours
+        np.testing.assert_allclose(-grad[i], george_gp.grad_log_likelihood(lc.flux_fluxcal[i, m]),
+                                   rtol=1e-6, atol=1e-8)
+
+
+def test_calls_cover_every_position_once_within_the_memory_bound():
+    n_points = np.random.default_rng(0).integers(1, 300, size=5000)
+    group = gp._size_groups(n_points)
+    assert (np.diff(group[np.argsort(n_points, kind="stable")]) >= 0).all()  # groups follow sizes
+    calls = list(gp._calls(group, n_points, lambda width: width * width))
+    seen = np.concatenate(calls)
+    assert np.array_equal(np.sort(seen), np.arange(len(n_points)))
+    for positions in calls:
+        assert len(positions) == 1 or len(positions) * n_points[positions].max() ** 2 <= gp._MAX_ELEMENTS
+
+
 def agreement(lc):
     """Fraction of objects whose batched fit is as good as george's, and the worst curve deviation."""
     mean_b, fit_b = gp.interpolate(lc, "batched")
