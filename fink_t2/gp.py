@@ -145,7 +145,7 @@ def _covariance(points: _Points, log_params):
 
 
 def _neg_log_likelihood(points: _Points, log_params):
-    """Negative log-likelihood (k,) and its gradient (k, 2) at ``log_params`` (k, 2).
+    """Negative log-likelihood (k,), its gradient (k, 2) and K^-1 y (k, W) at ``log_params`` (k, 2).
 
     Infinite where the covariance is not positive definite.
     """
@@ -166,7 +166,7 @@ def _neg_log_likelihood(points: _Points, log_params):
     grad_lt = (((unit_dkernel2 @ alpha[:, :, None])[:, :, 0] * alpha).sum(axis=1)
                - np.vecdot(cov_inv.reshape(len(y), -1), unit_dkernel2.reshape(len(y), -1))) * (
                    0.5 * np.exp(log_params[:, 0]))
-    return np.where(ok, nll, np.inf), -0.5 * np.stack([grad_amp, grad_lt], axis=1)
+    return np.where(ok, nll, np.inf), -0.5 * np.stack([grad_amp, grad_lt], axis=1), alpha
 
 
 def _alpha(points: _Points, log_params):
@@ -377,10 +377,17 @@ def _fit_batched(lc: LightCurves, wavelengths_a):
     points = _Points(lc.subset(has_points), wavelengths_a)
     group = _size_groups(points.n_valid)
 
+    # K^-1 y of every object's last evaluation, kept for the prediction: the optimum is
+    # usually the last point evaluated (padding columns stay zero: K^-1 y is zero there).
+    evaluated_at = np.full((len(has_points), 2), np.nan)
+    evaluated_alpha = np.zeros(points.y.shape)
+
     def objective(index, theta):
         f, g = np.empty(len(index)), np.empty((len(index), 2))
         for where in _calls(group[index], points.n_valid[index], lambda width: width * width):
-            f[where], g[where] = _neg_log_likelihood(points.take(index[where]), theta[where])
+            rows = index[where]
+            f[where], g[where], alpha = _neg_log_likelihood(points.take(rows), theta[where])
+            evaluated_at[rows], evaluated_alpha[rows, :alpha.shape[1]] = theta[where], alpha
         return f, g
 
     theta, f = _projected_bfgs(objective, start[has_points], lower[has_points], upper[has_points])
@@ -388,8 +395,12 @@ def _fit_batched(lc: LightCurves, wavelengths_a):
     times = prediction_times(lc)[has_points]
     for rows in _calls(group, points.n_valid, lambda width: width * N_TIMES):
         subset = points.take(rows)
-        mean[has_points[rows]] = _predict_from_alpha(subset, theta[rows], _alpha(subset, theta[rows]),
-                                                     times[rows], wavelengths_a)
+        alpha = evaluated_alpha[rows, :subset.y.shape[1]]
+        stale = np.flatnonzero((evaluated_at[rows] != theta[rows]).any(axis=1))
+        if stale.size:
+            recomputed = _alpha(points.take(rows[stale]), theta[rows[stale]])
+            alpha[stale, :recomputed.shape[1]] = recomputed
+        mean[has_points[rows]] = _predict_from_alpha(subset, theta[rows], alpha, times[rows], wavelengths_a)
     ok = np.isfinite(nll)
     mean[~ok] = 0.0
     return GPFit(log_params, -nll, ok), mean
@@ -428,7 +439,7 @@ def predict_mean(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELENGTHS_A) -
 
 def log_likelihood_batched(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELENGTHS_A) -> np.ndarray:
     """(n,) log-likelihood of every light curve at ``log_params`` (n, 2), batched engine."""
-    nll, _ = _neg_log_likelihood(_Points(lc, wavelengths_a), np.asarray(log_params, float))
+    nll, _, _ = _neg_log_likelihood(_Points(lc, wavelengths_a), np.asarray(log_params, float))
     return -nll
 
 

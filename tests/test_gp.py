@@ -70,7 +70,7 @@ def test_gradient_matches_george_at_fixed_parameters(bts_table):
     lc = _alert_like(bts_table, 40, seed=2)
     start, lower, upper = gp.start_and_bounds(lc)
     params = lower + np.random.default_rng(4).uniform(0.3, 0.7, size=start.shape) * (upper - lower)
-    _, grad = gp._neg_log_likelihood(gp._Points(lc, gp.ZTF_WAVELENGTHS_A), params)
+    _, grad, _ = gp._neg_log_likelihood(gp._Points(lc, gp.ZTF_WAVELENGTHS_A), params)
     lam = np.asarray(gp.ZTF_WAVELENGTHS_A)[lc.band.astype(int)]
     for i in range(len(lc)):
         m = lc.mask[i]
@@ -78,6 +78,25 @@ def test_gradient_matches_george_at_fixed_parameters(bts_table):
         # george's parameters are (log constant, log lt2): the same derivatives as ours
         np.testing.assert_allclose(-grad[i], george_gp.grad_log_likelihood(lc.flux_fluxcal[i, m]),
                                    rtol=1e-6, atol=1e-8)
+
+
+def test_fitted_means_are_the_posterior_means_at_the_fitted_parameters(bts_table, monkeypatch):
+    """The fit reuses K^-1 y from each object's last evaluation, which is nearly always at its optimum;
+    where it is not (forced here for every other object), K^-1 y is recomputed."""
+    lc = _alert_like(bts_table, 60, seed=5)
+    optimise = gp._projected_bfgs
+
+    def optimum_not_last_evaluated(objective, start, lower, upper):
+        theta, f = optimise(objective, start, lower, upper)
+        theta[::2, 1] = np.clip(theta[::2, 1] + 0.1, lower[::2, 1], upper[::2, 1] - 1e-3)
+        return theta, f
+
+    for patched in (False, True):
+        if patched:
+            monkeypatch.setattr(gp, "_projected_bfgs", optimum_not_last_evaluated)
+        mean, fit = gp.interpolate(lc)
+        np.testing.assert_allclose(mean, gp.predict_mean(lc, fit.log_params), rtol=1e-9,
+                                   atol=1e-9 * np.abs(mean).max())
 
 
 def test_calls_cover_every_position_once_within_the_memory_bound():
