@@ -23,6 +23,7 @@ Two engines fit the same model:
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import lapack
 
 from .lightcurves import LightCurves
 
@@ -107,30 +108,35 @@ def _unit_matern32(time_scaled, wavelength_scaled):
     return sqrt3_r, three_dt2
 
 
+@dataclass
 class _Points:
-    """The light curves of a batch as padded (n, L) arrays ready for the likelihood.
+    """Light curves as padded (k, W) arrays ready for the likelihood: ``mask``, ``y`` (flux),
+    ``var`` (variance), ``time_days``, ``wavelength_scaled`` (wavelength * sqrt(3) / 6000 A);
+    ``n_valid`` (k,) counts the points.
 
     Padding has zero flux, unit variance and no covariance with anything: its block of
     K is the identity, it adds nothing to the likelihood and K^-1 y is zero there.
     Points are left-aligned, so ``take`` crops the rows it gathers to their widest.
     """
 
-    def __init__(self, lc: LightCurves, wavelengths_a):
-        self.mask = lc.mask
-        self.y = np.where(lc.mask, lc.flux_fluxcal, 0.0)
-        self.var = np.where(lc.mask, lc.fluxerr_fluxcal**2, 1.0)
-        self.time_days = np.where(lc.mask, lc.time_days, 0.0)
-        self.wavelength_scaled = _wavelengths(lc, wavelengths_a) * (np.sqrt(3.0) / WAVELENGTH_SCALE_A)
-        self.n_valid = lc.mask.sum(axis=1)
+    mask: np.ndarray
+    y: np.ndarray
+    var: np.ndarray
+    time_days: np.ndarray
+    wavelength_scaled: np.ndarray
+    n_valid: np.ndarray
+
+    @classmethod
+    def from_lightcurves(cls, lc: LightCurves, wavelengths_a):
+        return cls(lc.mask, np.where(lc.mask, lc.flux_fluxcal, 0.0), np.where(lc.mask, lc.fluxerr_fluxcal**2, 1.0),
+                   np.where(lc.mask, lc.time_days, 0.0),
+                   _wavelengths(lc, wavelengths_a) * (np.sqrt(3.0) / WAVELENGTH_SCALE_A), lc.mask.sum(axis=1))
 
     def take(self, rows):
         """The objects ``rows`` (integer array), cropped to their largest number of points."""
         width = max(int(self.n_valid[rows].max(initial=0)), 1)
-        out = object.__new__(_Points)
-        for name in ("mask", "y", "var", "time_days", "wavelength_scaled"):
-            setattr(out, name, getattr(self, name)[rows, :width])
-        out.n_valid = self.n_valid[rows]
-        return out
+        return _Points(self.mask[rows, :width], self.y[rows, :width], self.var[rows, :width],
+                       self.time_days[rows, :width], self.wavelength_scaled[rows, :width], self.n_valid[rows])
 
 
 def _covariance(points: _Points, log_params):
@@ -188,8 +194,6 @@ def _lower_triangular_inverse(lower, leaf=8):
     substitution, one row at a time for all k matrices at once.
     """
     if len(lower) < _FEW_MATRICES:
-        from scipy.linalg import lapack
-
         return np.stack([lapack.dtrtri(matrix, lower=1)[0] for matrix in lower]) if len(lower) else lower.copy()
     return _blocked_lower_triangular_inverse(lower, leaf)
 
@@ -317,7 +321,8 @@ _MAX_ELEMENTS = 1_000_000
 
 
 def _cost_per_object_us(width):
-    return _COST_PER_ELEMENT_US * width**2 + _COST_PER_CUBE_US * float(width) ** 3
+    width = np.asarray(width, dtype=float)
+    return _COST_PER_ELEMENT_US * width**2 + _COST_PER_CUBE_US * width**3
 
 
 def _size_groups(n_points) -> np.ndarray:
@@ -329,7 +334,7 @@ def _size_groups(n_points) -> np.ndarray:
     """
     sizes, counts = np.unique(n_points, return_counts=True)
     cumulative = np.concatenate([[0], np.cumsum(counts)])
-    per_object = np.array([_cost_per_object_us(size) for size in sizes])
+    per_object = _cost_per_object_us(sizes)
     best, first = np.zeros(len(sizes) + 1), np.zeros(len(sizes) + 1, dtype=np.int64)
     for end in range(1, len(sizes) + 1):   # best[end]: sizes[:end] grouped; last group sizes[first:end]
         cost = best[:end] + _COST_PER_CALL_US + (cumulative[end] - cumulative[:end]) * per_object[end - 1]
@@ -374,7 +379,7 @@ def _fit_batched(lc: LightCurves, wavelengths_a):
     log_params, nll = start.copy(), np.full(len(lc), np.inf)
     mean = np.zeros((len(lc), N_TIMES, len(wavelengths_a)))
     has_points = np.flatnonzero(lc.n_points > 0)
-    points = _Points(lc.subset(has_points), wavelengths_a)
+    points = _Points.from_lightcurves(lc.subset(has_points), wavelengths_a)
     group = _size_groups(points.n_valid)
 
     # K^-1 y of every object's last evaluation, kept for the prediction: the optimum is
@@ -433,13 +438,13 @@ def _predict_from_alpha(points: _Points, log_params, alpha, times, wavelengths_a
 def predict_mean(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELENGTHS_A) -> np.ndarray:
     """GP mean (n, N_TIMES, n_bands) at ``prediction_times(lc)`` for fixed ``log_params`` (n, 2)."""
     log_params = np.asarray(log_params, float)
-    points = _Points(lc, wavelengths_a)
+    points = _Points.from_lightcurves(lc, wavelengths_a)
     return _predict_from_alpha(points, log_params, _alpha(points, log_params), prediction_times(lc), wavelengths_a)
 
 
 def log_likelihood_batched(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELENGTHS_A) -> np.ndarray:
     """(n,) log-likelihood of every light curve at ``log_params`` (n, 2), batched engine."""
-    nll, _, _ = _neg_log_likelihood(_Points(lc, wavelengths_a), np.asarray(log_params, float))
+    nll, _, _ = _neg_log_likelihood(_Points.from_lightcurves(lc, wavelengths_a), np.asarray(log_params, float))
     return -nll
 
 

@@ -70,7 +70,7 @@ def test_gradient_matches_george_at_fixed_parameters(bts_table):
     lc = _alert_like(bts_table, 40, seed=2)
     start, lower, upper = gp.start_and_bounds(lc)
     params = lower + np.random.default_rng(4).uniform(0.3, 0.7, size=start.shape) * (upper - lower)
-    _, grad, _ = gp._neg_log_likelihood(gp._Points(lc, gp.ZTF_WAVELENGTHS_A), params)
+    _, grad, _ = gp._neg_log_likelihood(gp._Points.from_lightcurves(lc, gp.ZTF_WAVELENGTHS_A), params)
     lam = np.asarray(gp.ZTF_WAVELENGTHS_A)[lc.band.astype(int)]
     for i in range(len(lc)):
         m = lc.mask[i]
