@@ -143,8 +143,9 @@ def fit_network(x, aux, y, weights, seed: int, epochs: int, architecture: dict):
 
 def _single_threaded_worker():
     """Initializer of a training worker process: one TF/BLAS thread, set before TF starts."""
-    for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[name] = "1"
+    from .bench import SINGLE_THREAD_ENV
+
+    os.environ.update(SINGLE_THREAD_ENV)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
