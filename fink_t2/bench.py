@@ -9,6 +9,7 @@
 Run single-threaded (the CLI pins BLAS/OpenMP/TF to one thread and Spark to ``local[1]``).
 """
 import json
+import os
 import resource
 import tempfile
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from . import gp
 from .lightcurves import LightCurves
@@ -23,6 +25,17 @@ from .realdata import HISTORY_FIELDS, alert_histories, alert_lightcurves, bts_wi
 
 SINGLE_THREAD_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                             "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
+
+
+def pin_single_thread() -> None:
+    """One compute thread in this process and in the processes it starts.
+
+    NumPy's BLAS pools already exist once the package is imported, so they are limited
+    at run time (threadpoolctl); the environment covers TensorFlow, which reads it when
+    it starts, and child processes (Spark's Python workers, training workers).
+    """
+    os.environ.update(SINGLE_THREAD_ENV)
+    threadpool_limits(1)
 
 
 def real_lightcurves(n: int) -> LightCurves:

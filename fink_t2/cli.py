@@ -201,10 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bench"]:  # before NumPy and TensorFlow start their thread pools
-        from fink_t2.bench import SINGLE_THREAD_ENV
+    if argv[:1] == ["bench"]:
+        from fink_t2.bench import pin_single_thread
 
-        os.environ.update(SINGLE_THREAD_ENV)
+        pin_single_thread()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     from fink_t2.alerts_io import InputError

@@ -143,9 +143,9 @@ def fit_network(x, aux, y, weights, seed: int, epochs: int, architecture: dict):
 
 def _single_threaded_worker():
     """Initializer of a training worker process: one TF/BLAS thread, set before TF starts."""
-    from .bench import SINGLE_THREAD_ENV
+    from .bench import pin_single_thread
 
-    os.environ.update(SINGLE_THREAD_ENV)
+    pin_single_thread()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 

@@ -1,8 +1,13 @@
 """The command line, run in-process on the shared session."""
+import os
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 
 from conftest import shared_path
+from fink_t2.bench import SINGLE_THREAD_ENV
 from fink_t2.cli import SAMPLE_ALERTS, main
 
 
@@ -106,3 +111,19 @@ def test_failure_inside_the_spark_job_leaves_no_output(spark, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("fink-t2: error:") and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.parquet"]  # no OUTPUT, no staging folder
+
+
+def test_bench_pins_blas_to_one_thread_after_numpy_started():
+    # NumPy starts its BLAS pool (one thread per core) on import, before the CLI can set
+    # the environment; the benchmarks must still run on one core. A fresh process, so the
+    # limit does not leak into this test session.
+    code = ("import numpy, threadpoolctl\n"
+            "from fink_t2.bench import pin_single_thread\n"
+            "before = max(p['num_threads'] for p in threadpoolctl.threadpool_info())\n"
+            "pin_single_thread()\n"
+            "print(before, max(p['num_threads'] for p in threadpoolctl.threadpool_info()))\n")
+    env = {k: v for k, v in os.environ.items() if k not in SINGLE_THREAD_ENV}
+    before, after = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                   check=True).stdout.split()
+    assert int(after) == 1
+    assert int(before) > 1 or os.cpu_count() == 1  # else the check above proves nothing
