@@ -158,19 +158,19 @@ def _neg_log_likelihood(points: _Points, log_params):
     y, var = points.y, points.var
     cov, unit_dkernel2 = _covariance(points, log_params)
     chol, ok = _cholesky(cov)
-    chol_inv = _lower_triangular_inverse(chol)
-    cov_inv = np.transpose(chol_inv, (0, 2, 1)) @ chol_inv
-    alpha = (cov_inv @ y[:, :, None])[:, :, 0]
-    y_alpha = (y * alpha).sum(axis=1)
     log_det = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+    inv_lower = _inverse_lower_from_cholesky(chol)  # tril(K^-1), in chol's memory
+    inv_diag = np.diagonal(inv_lower, axis1=1, axis2=2)
+    alpha = (inv_lower @ y[:, :, None])[:, :, 0] + (y[:, None, :] @ inv_lower)[:, 0, :] - inv_diag * y
+    y_alpha = (y * alpha).sum(axis=1)
     nll = 0.5 * (y_alpha + log_det + points.n_valid * np.log(2 * np.pi))
     # d(-ll)/d theta = -0.5 (alpha^T dK alpha - tr(K^-1 dK)). For log amp2, dK = K - diag(var):
     # alpha^T dK alpha = y.alpha - sum var alpha^2 and tr(K^-1 dK) = W - sum var diag(K^-1).
-    # dK/d log lt2 needs no mask: K^-1 pairs padding with nothing but itself, where dK is zero.
-    grad_amp = (y_alpha - (var * alpha**2).sum(axis=1)
-                - cov.shape[1] + (var * np.diagonal(cov_inv, axis1=1, axis2=2)).sum(axis=1))
+    # For log lt2, dK is symmetric with a zero diagonal, so tr(K^-1 dK) = 2 sum tril(K^-1) * dK;
+    # it needs no mask: K^-1 pairs padding with nothing but itself, where dK is zero.
+    grad_amp = y_alpha - (var * alpha**2).sum(axis=1) - cov.shape[1] + (var * inv_diag).sum(axis=1)
     grad_lt = (((unit_dkernel2 @ alpha[:, :, None])[:, :, 0] * alpha).sum(axis=1)
-               - np.vecdot(cov_inv.reshape(len(y), -1), unit_dkernel2.reshape(len(y), -1))) * (
+               - 2.0 * np.vecdot(inv_lower.reshape(len(y), -1), unit_dkernel2.reshape(len(y), -1))) * (
                    0.5 * np.exp(log_params[:, 0]))
     return np.where(ok, nll, np.inf), -0.5 * np.stack([grad_amp, grad_lt], axis=1), alpha
 
@@ -181,41 +181,16 @@ def _alpha(points: _Points, log_params):
     return np.linalg.solve(cov, points.y[:, :, None])[:, :, 0]
 
 
-#: Below this many matrices, per-matrix LAPACK calls beat the blocked NumPy inverse.
-_FEW_MATRICES = 96
+def _inverse_lower_from_cholesky(chol):
+    """Lower triangle of K^-1 (zeros above) from the Cholesky factors L (k, W, W), in place.
 
-
-def _lower_triangular_inverse(lower, leaf=8):
-    """Batched inverse of lower-triangular matrices (k, W, W).
-
-    Few matrices: one LAPACK ``trtri`` call each. Many: by 2 x 2 blocks,
-    [[A, 0], [B, C]]^-1 = [[A^-1, 0], [-C^-1 B A^-1, C^-1]], so that the work goes to
-    batched matrix products; blocks of at most ``leaf`` rows are inverted by forward
-    substitution, one row at a time for all k matrices at once.
+    LAPACK ``potri`` per matrix, on the transposed (Fortran-ordered, upper) view so that
+    it writes into ``chol`` without copies: about a third of the work of inverting L and
+    multiplying out L^-T L^-1, and half the memory traffic.
     """
-    if len(lower) < _FEW_MATRICES:
-        return np.stack([lapack.dtrtri(matrix, lower=1)[0] for matrix in lower]) if len(lower) else lower.copy()
-    return _blocked_lower_triangular_inverse(lower, leaf)
-
-
-def _blocked_lower_triangular_inverse(lower, leaf):
-    width = lower.shape[-1]
-    if width <= leaf:
-        inverse = np.zeros_like(lower)
-        inv_diag = 1.0 / np.diagonal(lower, axis1=1, axis2=2)
-        inverse[:, 0, 0] = inv_diag[:, 0]
-        for i in range(1, width):
-            inverse[:, i, :i] = -np.einsum("kj,kjm->km", lower[:, i, :i], inverse[:, :i, :i]) * inv_diag[:, i, None]
-            inverse[:, i, i] = inv_diag[:, i]
-        return inverse
-    h = width // 2
-    a_inv = _blocked_lower_triangular_inverse(lower[:, :h, :h], leaf)
-    c_inv = _blocked_lower_triangular_inverse(lower[:, h:, h:], leaf)
-    out = np.zeros_like(lower)
-    out[:, :h, :h] = a_inv
-    out[:, h:, h:] = c_inv
-    out[:, h:, :h] = -(c_inv @ lower[:, h:, :h]) @ a_inv
-    return out
+    for upper in np.transpose(chol, (0, 2, 1)):
+        lapack.dpotri(upper, lower=0, overwrite_c=1)
+    return chol
 
 
 def _cholesky(cov):
