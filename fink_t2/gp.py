@@ -11,12 +11,12 @@ Two engines fit the same model:
 - ``"george"``: the reference, one george GP and one scipy L-BFGS-B run per object;
 - ``"batched"`` (default): NumPy, every light curve of a batch at once. One
   projected BFGS advances every object together, each with its own line search
-  (``_projected_bfgs``). Each step evaluates the pending objects in a few batched
-  calls: objects are grouped by number of points (``_size_groups``, by dynamic
+  (``_projected_bfgs``). Each round evaluates every running object's next trial
+  point in a few batched calls: objects are grouped by number of points (``_size_groups``, by dynamic
   programming on a cost model) and padded to their group's width; padding is an
   identity block with zero flux, which adds nothing to the likelihood. A call
   builds the (k, W, W) kernels, factorises them with one batched Cholesky and gets
-  K^-1 for the gradient. The GP means are then evaluated group by group.
+  K^-1 (LAPACK potri) for the gradient. The GP means are then evaluated group by group.
   NumPy rather than TensorFlow: the matrices are small (tens of points) and
   NumPy's batched LAPACK calls have far less per-call overhead than TF ops.
 """
@@ -209,7 +209,7 @@ def _cholesky(cov):
         return chol, ok
 
 
-def _projected_bfgs(objective, start, lower, upper, max_iter=200, gtol=1e-5, ftol=2.2e-9):
+def _projected_bfgs(objective, start, lower, upper, max_iter=200, gtol=1e-5, ftol=2.2e-9, max_trials=40):
     """Minimise n bounded 2-parameter functions together: ``objective(index, theta)`` returns
     the values (k,) and gradients (k, 2) of functions ``index`` at ``theta`` (k, 2).
 
@@ -217,6 +217,8 @@ def _projected_bfgs(objective, start, lower, upper, max_iter=200, gtol=1e-5, fto
     likelihood: a first step of unit length along the projected gradient, the
     initial inverse-Hessian scaling s.y / y.y, and a line search that extrapolates
     while the slope is still steep (weak Wolfe conditions, c1 = 1e-3, c2 = 0.9).
+    Objects advance in rounds of one objective call each: every object still running
+    evaluates its next trial point, whether it is starting a line search or retrying one.
     Returns theta (n, 2) and the values (n,) there; an object whose start is not
     computable keeps it, with an infinite value.
     """
@@ -226,65 +228,72 @@ def _projected_bfgs(objective, start, lower, upper, max_iter=200, gtol=1e-5, fto
     inv_hessian = np.tile(np.eye(2), (n, 1, 1))
     fresh = np.ones(n, dtype=bool)  # inverse Hessian is still the identity
     active = np.isfinite(f)
-    for _ in range(max_iter):
-        idx = np.flatnonzero(active)
+    searching = np.zeros(n, dtype=bool)
+    iterations, trials = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    direction, slope, step = np.zeros((n, 2)), np.zeros(n), np.ones(n)
+    new_theta, new_f, new_g, found = theta.copy(), f.copy(), g.copy(), np.zeros(n, dtype=bool)
+    while True:
+        # Objects between line searches: converged, or a new search direction.
+        idx = np.flatnonzero(active & ~searching)
         th, gi = theta[idx], g[idx]
         free = ~(((th <= lower[idx]) & (gi > 0)) | ((th >= upper[idx]) & (gi < 0)))
         projected = np.where(free, gi, 0.0)
-        done = np.abs(projected).max(axis=1) < gtol
-        active[idx[done]] = False
-        idx, th, gi, free, projected = idx[~done], th[~done], gi[~done], free[~done], projected[~done]
-        if idx.size == 0:
-            break
-        direction = -np.einsum("kij,kj->ki", inv_hessian[idx], projected) * free
-        not_descent = (direction * gi).sum(axis=1) >= 0
-        direction[not_descent] = -projected[not_descent]
+        stop = (np.abs(projected).max(axis=1) < gtol) | (iterations[idx] >= max_iter)
+        active[idx[stop]] = False
+        idx, gi, free, projected = idx[~stop], gi[~stop], free[~stop], projected[~stop]
+        d = -np.einsum("kij,kj->ki", inv_hessian[idx], projected) * free
+        not_descent = (d * gi).sum(axis=1) >= 0
+        d[not_descent] = -projected[not_descent]
         inv_hessian[idx[not_descent]] = np.eye(2)
         fresh[idx[not_descent]] = True
         first = fresh[idx]
-        direction[first] /= np.linalg.norm(direction[first], axis=1, keepdims=True)
-        slope = (direction * gi).sum(axis=1)
+        d[first] /= np.linalg.norm(d[first], axis=1, keepdims=True)
+        direction[idx], slope[idx], step[idx], trials[idx] = d, (d * gi).sum(axis=1), 1.0, 0
+        new_theta[idx], new_f[idx], new_g[idx], found[idx] = theta[idx], f[idx], gi, False
+        searching[idx] = True
 
-        # Line search, every pending object evaluated in one batch: halve until f decreases
-        # enough, double while the slope stays steep.
-        step = np.ones(idx.size)
-        new_theta, new_f, new_g = th.copy(), f[idx].copy(), gi.copy()
-        found = np.zeros(idx.size, dtype=bool)
-        pending = np.ones(idx.size, dtype=bool)
-        for _ in range(40):
-            p = np.flatnonzero(pending)
-            if p.size == 0:
-                break
-            trial = np.clip(th[p] + step[p, None] * direction[p], lower[idx[p]], upper[idx[p]])
-            tf, tg = objective(idx[p], trial)
-            decrease = np.isfinite(tf) & (tf <= f[idx[p]] + 1e-3 * ((trial - th[p]) * gi[p]).sum(axis=1))
-            better = decrease & (~found[p] | (tf < new_f[p]))
-            q = p[better]
-            new_theta[q], new_f[q], new_g[q] = trial[better], tf[better], tg[better]
-            clipped = (trial != th[p] + step[p, None] * direction[p]).any(axis=1)
-            steep = ((tg * direction[p]).sum(axis=1) < 0.9 * slope[p]) & ~clipped & (step[p] < 1e3)
-            expand = better & steep
-            pending[p[~expand & (decrease | found[p])]] = False
-            found[p[better]] = True
-            step[p[expand]] *= 2.0
-            step[p[~decrease & ~found[p]]] *= 0.5
-        stalled = ~found  # no acceptable step: as converged as it gets
-        s = new_theta - th
-        yk = new_g - gi
+        # One round: every searching object evaluates its trial step. Halve until f
+        # decreases enough, double while the slope stays steep.
+        p = np.flatnonzero(searching)
+        if p.size == 0:
+            break
+        unclipped = theta[p] + step[p, None] * direction[p]
+        trial = np.clip(unclipped, lower[p], upper[p])
+        tf, tg = objective(p, trial)
+        trials[p] += 1
+        decrease = np.isfinite(tf) & (tf <= f[p] + 1e-3 * ((trial - theta[p]) * g[p]).sum(axis=1))
+        better = decrease & (~found[p] | (tf < new_f[p]))
+        q = p[better]
+        new_theta[q], new_f[q], new_g[q] = trial[better], tf[better], tg[better]
+        clipped = (trial != unclipped).any(axis=1)
+        steep = ((tg * direction[p]).sum(axis=1) < 0.9 * slope[p]) & ~clipped & (step[p] < 1e3)
+        expand = better & steep
+        step[p[expand]] *= 2.0
+        step[p[~decrease & ~found[p]]] *= 0.5
+        ended = (~expand & (decrease | found[p])) | (trials[p] >= max_trials)
+        found[q] = True
+
+        # Objects whose line search ended: quasi-Newton update, stop rule, next iteration.
+        e = p[ended]
+        searching[e] = False
+        iterations[e] += 1
+        stalled = ~found[e]  # no acceptable step: as converged as it gets
+        s = new_theta[e] - theta[e]
+        yk = new_g[e] - g[e]
         sy = (s * yk).sum(axis=1)
         update = ~stalled & (sy > 1e-12)
-        if update.any():
-            h, s_u, y_u, sy_u = inv_hessian[idx[update]], s[update], yk[update], sy[update]
-            scale = np.where(first[update], sy_u / (y_u * y_u).sum(axis=1), 1.0)[:, None, None]
+        u = e[update]
+        if u.size:
+            h, s_u, y_u, sy_u = inv_hessian[u], s[update], yk[update], sy[update]
+            scale = np.where(fresh[u], sy_u / (y_u * y_u).sum(axis=1), 1.0)[:, None, None]
             rho = (1.0 / sy_u)[:, None, None]
             left = np.eye(2)[None] - rho * s_u[:, :, None] * y_u[:, None, :]
-            h = left @ (scale * h) @ np.transpose(left, (0, 2, 1)) + rho * s_u[:, :, None] * s_u[:, None, :]
-            inv_hessian[idx[update]] = h
-            fresh[idx[update]] = False
+            inv_hessian[u] = left @ (scale * h) @ np.transpose(left, (0, 2, 1)) + rho * s_u[:, :, None] * s_u[:, None, :]
+            fresh[u] = False
         # stop rule of scipy's L-BFGS-B: relative reduction of f below ftol
-        small_change = (f[idx] - new_f) <= ftol * np.maximum(1.0, np.maximum(np.abs(f[idx]), np.abs(new_f)))
-        theta[idx], f[idx], g[idx] = new_theta, new_f, new_g
-        active[idx[stalled | small_change]] = False
+        small_change = (f[e] - new_f[e]) <= ftol * np.maximum(1.0, np.maximum(np.abs(f[e]), np.abs(new_f[e])))
+        theta[e], f[e], g[e] = new_theta[e], new_f[e], new_g[e]
+        active[e[stalled | small_change]] = False
     return theta, f
 
 
