@@ -48,6 +48,34 @@ def test_posterior_mean_and_likelihood_by_hand():
     np.testing.assert_allclose(gp.log_likelihood_george(lc, params)[0], expected_ll, rtol=1e-8)
 
 
+def test_three_band_posterior_mean_by_hand():
+    """Means in more bands than the points carry: every band at its own wavelength offset."""
+    lc = _tiny()
+    wavelengths = (4804.79, 6436.92, 7968.22)
+    amp2, lt2 = 90.0**2, 6.0**2
+    x = [(0.0, wavelengths[0]), (3.0, wavelengths[1]), (7.0, wavelengths[0])]
+    cov = _hand_matern32(x, x, amp2, lt2) + np.diag([25.0, 64.0, 36.0])
+    grid = [(t, lam) for t in np.linspace(0, 7, gp.N_TIMES) for lam in wavelengths]
+    expected = (_hand_matern32(grid, x, amp2, lt2) @ np.linalg.solve(cov, [100.0, 150.0, 80.0])).reshape(gp.N_TIMES, 3)
+    np.testing.assert_allclose(gp.predict_mean(lc, np.log([[amp2, lt2]]), wavelengths)[0], expected, rtol=1e-10)
+
+
+def test_posterior_means_match_george_on_padded_real_windows(bts_table):
+    lc = _alert_like(bts_table, 40, seed=6)
+    assert len(np.unique(lc.n_points)) > 5  # objects of many widths share the padded arrays
+    start, lower, upper = gp.start_and_bounds(lc)
+    params = lower + np.random.default_rng(7).uniform(0.3, 0.7, size=start.shape) * (upper - lower)
+    mean = gp.predict_mean(lc, params)
+    times = gp.prediction_times(lc)
+    lam = np.asarray(gp.ZTF_WAVELENGTHS_A)[lc.band.astype(int)]
+    for i in range(len(lc)):
+        m = lc.mask[i]
+        george_gp = gp._george_gp(params[i], np.stack([lc.time_days[i, m], lam[i, m]], axis=1), lc.fluxerr_fluxcal[i, m])
+        grid = np.stack([np.repeat(times[i], 2), np.tile(gp.ZTF_WAVELENGTHS_A, gp.N_TIMES)], axis=1)
+        expected = george_gp.predict(lc.flux_fluxcal[i, m], grid, return_cov=False).reshape(gp.N_TIMES, 2)
+        np.testing.assert_allclose(mean[i], expected, rtol=1e-7, atol=1e-9 * np.abs(expected).max())
+
+
 def test_start_and_bounds_by_hand():
     lc = _tiny()
     start, lower, upper = gp.start_and_bounds(lc)
