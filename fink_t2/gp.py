@@ -340,21 +340,20 @@ def _calls(group, n_points, row_elements):
     elements, ``row_elements(width)`` per object.
     """
     order = np.argsort(group, kind="stable")
-    parts = np.split(order, np.flatnonzero(np.diff(group[order])) + 1)
-    widths = [int(n_points[part].max()) for part in parts]
-    pending = []
-    for number, part in enumerate(parts):
-        pending.append(part)
-        if number + 1 < len(parts):
-            n_pending = sum(len(p) for p in pending)
-            extra = n_pending * (_cost_per_object_us(widths[number + 1]) - _cost_per_object_us(widths[number]))
-            if extra < _COST_PER_CALL_US:
-                continue
-        batch = np.concatenate(pending)
-        chunk = max(1, _MAX_ELEMENTS // max(row_elements(widths[number]), 1))
-        for begin in range(0, len(batch), chunk):
-            yield batch[begin:begin + chunk]
-        pending = []
+    starts = np.flatnonzero(np.diff(group[order], prepend=-1))
+    widths = np.maximum.reduceat(n_points[order], starts)
+    # modelled cost of padding one object of each part to the width of the next
+    step_up = np.diff(_cost_per_object_us(widths), append=np.inf).tolist()
+    counts, ends = np.diff(starts, append=len(order)).tolist(), np.append(starts[1:], len(order)).tolist()
+    first, n_pending = 0, 0
+    for number, end in enumerate(ends):
+        n_pending += counts[number]
+        if n_pending * step_up[number] < _COST_PER_CALL_US:
+            continue
+        chunk = max(1, _MAX_ELEMENTS // max(row_elements(int(widths[number])), 1))
+        for begin in range(first, end, chunk):
+            yield order[begin:min(begin + chunk, end)]
+        first, n_pending = end, 0
 
 
 def _fit_batched(lc: LightCurves, wavelengths_a):
