@@ -12,11 +12,12 @@ Two engines fit the same model:
 - ``"batched"`` (default): NumPy, every light curve of a batch at once. One
   projected BFGS advances every object together, each with its own line search
   (``_projected_bfgs``). Each round evaluates every running object's next trial
-  point in a few batched calls: objects are grouped by number of points (``_size_groups``, by dynamic
-  programming on a cost model) and padded to their group's width; padding is an
-  identity block with zero flux, which adds nothing to the likelihood. A call
-  builds the (k, W, W) kernels, factorises them with one batched Cholesky and gets
-  K^-1 (LAPACK potri) for the gradient. The GP means are then evaluated group by group.
+  point in a few batched calls: objects are grouped by number of points
+  (``_size_groups``, by dynamic programming on a cost model) and padded to their
+  group's width; padding is an identity block with zero flux, which adds nothing
+  to the likelihood. A call builds the (k, W, W) kernels, factorises them with one
+  batched Cholesky and gets K^-1 (LAPACK potri) for the gradient. The GP means
+  are then evaluated group by group.
   NumPy rather than TensorFlow: the matrices are small (tens of points) and
   NumPy's batched LAPACK calls have far less per-call overhead than TF ops.
 """
@@ -289,7 +290,8 @@ def _projected_bfgs(objective, start, lower, upper, max_iter=200, gtol=1e-5, fto
             scale = np.where(fresh[u], sy_u / (y_u * y_u).sum(axis=1), 1.0)[:, None, None]
             rho = (1.0 / sy_u)[:, None, None]
             left = np.eye(2)[None] - rho * s_u[:, :, None] * y_u[:, None, :]
-            inv_hessian[u] = left @ (scale * h) @ np.transpose(left, (0, 2, 1)) + rho * s_u[:, :, None] * s_u[:, None, :]
+            inv_hessian[u] = (left @ (scale * h) @ np.transpose(left, (0, 2, 1))
+                              + rho * s_u[:, :, None] * s_u[:, None, :])
             fresh[u] = False
         # stop rule of scipy's L-BFGS-B: relative reduction of f below ftol
         small_change = (f[e] - new_f[e]) <= ftol * np.maximum(1.0, np.maximum(np.abs(f[e]), np.abs(new_f[e])))

@@ -56,7 +56,8 @@ def test_three_band_posterior_mean_by_hand():
     x = [(0.0, wavelengths[0]), (3.0, wavelengths[1]), (7.0, wavelengths[0])]
     cov = _hand_matern32(x, x, amp2, lt2) + np.diag([25.0, 64.0, 36.0])
     grid = [(t, lam) for t in np.linspace(0, 7, gp.N_TIMES) for lam in wavelengths]
-    expected = (_hand_matern32(grid, x, amp2, lt2) @ np.linalg.solve(cov, [100.0, 150.0, 80.0])).reshape(gp.N_TIMES, 3)
+    y = [100.0, 150.0, 80.0]
+    expected = (_hand_matern32(grid, x, amp2, lt2) @ np.linalg.solve(cov, y)).reshape(gp.N_TIMES, 3)
     np.testing.assert_allclose(gp.predict_mean(lc, np.log([[amp2, lt2]]), wavelengths)[0], expected, rtol=1e-10)
 
 
@@ -70,7 +71,8 @@ def test_posterior_means_match_george_on_padded_real_windows(bts_table):
     lam = np.asarray(gp.ZTF_WAVELENGTHS_A)[lc.band.astype(int)]
     for i in range(len(lc)):
         m = lc.mask[i]
-        george_gp = gp._george_gp(params[i], np.stack([lc.time_days[i, m], lam[i, m]], axis=1), lc.fluxerr_fluxcal[i, m])
+        x = np.stack([lc.time_days[i, m], lam[i, m]], axis=1)
+        george_gp = gp._george_gp(params[i], x, lc.fluxerr_fluxcal[i, m])
         grid = np.stack([np.repeat(times[i], 2), np.tile(gp.ZTF_WAVELENGTHS_A, gp.N_TIMES)], axis=1)
         expected = george_gp.predict(lc.flux_fluxcal[i, m], grid, return_cov=False).reshape(gp.N_TIMES, 2)
         np.testing.assert_allclose(mean[i], expected, rtol=1e-7, atol=1e-9 * np.abs(expected).max())
