@@ -27,7 +27,7 @@ setup(
         "fastavro>=1.9,<2",         # reads fink-client Avro alert files
         "cramjam>=2.7,<3",          # snappy codec of those files
         "psutil>=5.9,<8",           # benchmarks: memory of Spark's Python workers
-        "threadpoolctl>=3.1,<4",    # benchmarks, training workers: one BLAS thread after NumPy has started
+        "threadpoolctl>=3.1,<4",    # one BLAS thread for the GP engine's small LAPACK calls, benchmarks, training
     ],
     extras_require={"test": ["pytest>=8,<10", "hypothesis>=6.100,<7"]},
     entry_points={"console_scripts": ["fink-t2=fink_t2.cli:main"]},

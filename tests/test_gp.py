@@ -190,3 +190,20 @@ def test_objects_without_points_are_not_ok():
         mean, fit = gp.interpolate(lc, backend)
         assert fit.ok.tolist() == [True, False]
         assert np.isfinite(mean).all() and (mean[1] == 0).all()
+
+
+def test_batched_engine_runs_on_one_blas_thread(monkeypatch):
+    """Its many small LAPACK calls run several times slower on a multi-threaded BLAS, which is
+    what a Spark worker (or any process) gets by default."""
+    from threadpoolctl import threadpool_info
+
+    fit = gp._fit_batched
+    seen = []
+
+    def recording(*args):
+        seen.extend(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+        return fit(*args)
+
+    monkeypatch.setattr(gp, "_fit_batched", recording)
+    gp.interpolate(_tiny())
+    assert seen and max(seen) == 1
