@@ -165,6 +165,7 @@ def _neg_log_likelihood(points: _Points, log_params):
     log_det = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
     inv_lower = _inverse_lower_from_cholesky(chol)  # tril(K^-1), in chol's memory
     inv_diag = np.diagonal(inv_lower, axis1=1, axis2=2)
+    # K^-1 y = (T + T^T - diag T) y with T = tril(K^-1)
     alpha = (inv_lower @ y[:, :, None])[:, :, 0] + (y[:, None, :] @ inv_lower)[:, 0, :] - inv_diag * y
     y_alpha = (y * alpha).sum(axis=1)
     nll = 0.5 * (y_alpha + log_det + points.n_valid * np.log(2 * np.pi))
@@ -189,8 +190,8 @@ def _inverse_lower_from_cholesky(chol):
     """Lower triangle of K^-1 (zeros above) from the Cholesky factors L (k, W, W), in place.
 
     LAPACK ``potri`` per matrix, on the transposed (Fortran-ordered, upper) view so that
-    it writes into ``chol`` without copies: about a third of the work of inverting L and
-    multiplying out L^-T L^-1, and half the memory traffic.
+    it writes into ``chol`` without copies: under a third of the flops of inverting L and
+    multiplying out L^-T L^-1.
     """
     potri = lapack.dpotri
     for upper in np.transpose(chol, (0, 2, 1)):
