@@ -115,7 +115,8 @@ def train_command(args) -> int:
 
     logging.getLogger("fink_t2").setLevel(logging.INFO)
     card = train(Path(args.out), seed=args.seed, ztf_table=args.ztf_table, n_folds=args.folds,
-                 plasticc_dir=args.plasticc_dir, epochs=args.epochs, ztf_draws=args.ztf_draws, workers=args.workers)
+                 plasticc_dir=args.plasticc_dir, epochs=args.epochs, ztf_draws=args.ztf_draws,
+                 expert_epochs=args.expert_epochs, workers=args.workers)
     print(f"fink-t2: model {card['id']} trained in {card['training']['seconds']} s -> {args.out}")
     return 0
 
@@ -135,6 +136,7 @@ def evaluate_command(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fink_t2 import training
     from fink_t2.gp import BACKENDS
     from fink_t2.models import DEFAULT_MODEL
 
@@ -178,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--folds", type=int, default=5, help="cross-validation folds over --ztf-table (default: 5)")
     train.add_argument("--epochs", type=int, default=30)
     train.add_argument("--ztf-draws", type=int, default=10, help="history draws per real ZTF object (default: 10)")
+    train.add_argument("--expert-epochs", type=int, default=training.EXPERT_EPOCHS,
+                       help=f"epochs of the real-data expert network, 0 for none (default: {training.EXPERT_EPOCHS})")
     train.add_argument("--plasticc-dir", help="where `fink-t2 data plasticc` put the files")
     train.add_argument("--workers", type=int, help="networks fitted at once, one process each (default: CPU cores)")
     train.set_defaults(run=train_command)

@@ -115,11 +115,44 @@ def scale_inputs(gp_flux: np.ndarray, scaling: dict) -> np.ndarray:
 #: Auxiliary input name -> function of the light curves' span (days).
 AUX_INPUTS = {"log10_span_days": lambda span_days: np.log10(1.0 + np.maximum(span_days, 0.0))}
 
+#: Time channel name -> function of (span_days (n,), n_times) giving (n, n_times), appended to the flux at
+#: every time step. The grid spans each light curve, so without them the network sees a shape but not how
+#: many days it lasts: with them it can tell a fast decline from a slow one.
+TIME_CHANNELS = {
+    "time_days_over_100": lambda span_days, n_times: span_days[:, None] * np.linspace(0.0, 1.0, n_times) / 100.0,
+    "log10_span_days": lambda span_days, n_times: np.repeat(AUX_INPUTS["log10_span_days"](span_days)[:, None],
+                                                            n_times, axis=1),
+}
+
 
 def aux_inputs(span_days: np.ndarray, names) -> np.ndarray:
     """(n, len(names)) float32 auxiliary model inputs from each light curve's span (n,) in days."""
     span_days = np.asarray(span_days, dtype=float)
     return np.column_stack([AUX_INPUTS[name](span_days) for name in names]).astype(np.float32)
+
+
+def n_input_channels(card: dict) -> int:
+    """Channels per time step of a card's network input: its bands, then its time channels."""
+    return len(card["bands"]) + len(card.get("time_channels", []))
+
+
+def network_inputs(gp_flux: np.ndarray, span_days: Optional[np.ndarray], card: dict) -> list:
+    """The inputs of a card's network, from GP flux (n, T, B) FLUXCAL and spans (n,) in days.
+
+    Returns ``[x]`` or ``[x, aux]``: x (n, T, B + C) float32 is the scaled flux followed by the card's
+    ``time_channels``; aux (n, A) its ``aux_inputs``. Training and inference both call this.
+    """
+    x = scale_inputs(np.asarray(gp_flux, dtype=float), card["input_scaling"])
+    channels, aux_names = card.get("time_channels", []), card.get("aux_inputs", [])
+    if not (channels or aux_names):
+        return [x]
+    if span_days is None:
+        raise ValueError(f"model '{card.get('id')}' needs span_days for its inputs {channels + aux_names}")
+    span_days = np.asarray(span_days, dtype=float)
+    if channels:
+        extra = np.stack([TIME_CHANNELS[name](span_days, x.shape[1]) for name in channels], axis=2)
+        x = np.concatenate([x, extra.astype(np.float32)], axis=2)
+    return [x, aux_inputs(span_days, aux_names)] if aux_names else [x]
 
 
 @dataclass
@@ -137,27 +170,18 @@ class T2Model:
     def wavelengths_a(self):
         return tuple(self.card["wavelengths_a"])
 
-    @property
-    def aux_names(self):
-        return list(self.card.get("aux_inputs", []))
-
     def predict_proba(self, gp_flux: np.ndarray, span_days: Optional[np.ndarray] = None) -> np.ndarray:
         """(n, n_classes) float32 class probabilities from GP flux (n, T, B) in FLUXCAL.
 
-        ``span_days`` (n,): days from first to last point, needed by models with auxiliary inputs.
+        ``span_days`` (n,): days from first to last point, needed by models with time channels or
+        auxiliary inputs.
         """
         n = len(gp_flux)
         if n == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        x = scale_inputs(np.asarray(gp_flux, dtype=float), self.card["input_scaling"])
-        if self.aux_names:
-            if span_days is None:
-                raise ValueError(f"model '{self.card['id']}' needs span_days for its inputs {self.aux_names}")
-            aux = aux_inputs(span_days, self.aux_names)
-            chunks = ([x[i:i + PREDICT_CHUNK], aux[i:i + PREDICT_CHUNK]] for i in range(0, n, PREDICT_CHUNK))
-        else:
-            chunks = (x[i:i + PREDICT_CHUNK] for i in range(0, n, PREDICT_CHUNK))
-        out = [np.asarray(self.network(chunk, training=False)) for chunk in chunks]
+        inputs = network_inputs(gp_flux, span_days, self.card)
+        chunks = ([part[i:i + PREDICT_CHUNK] for part in inputs] for i in range(0, n, PREDICT_CHUNK))
+        out = [np.asarray(self.network(chunk if len(chunk) > 1 else chunk[0], training=False)) for chunk in chunks]
         return np.concatenate(out).astype(np.float32)
 
 
@@ -172,12 +196,22 @@ def _load_network(card: dict, root: Path, weights: Optional[str]):
 
         return tf_keras.models.load_model(str(root), compile=False)
     if card["format"] == "keras3_weights":
-        from .t2net import build_network
+        from .t2net import build_network, with_expert
 
-        network = build_network(card["n_times"], len(card["bands"]), len(card["classes"]),
-                                len(card.get("aux_inputs", [])), **card["architecture"])
-        network.load_weights(str(root / (weights or card["weights"])))
-        return network
+        weights = weights or card["weights"]
+
+        def network(classes, path, name):
+            built = build_network(card["n_times"], n_input_channels(card), len(classes),
+                                  len(card.get("aux_inputs", [])), name=name, **card["architecture"])
+            built.load_weights(str(path))
+            return built
+
+        general = network(card["classes"], root / weights, "t2")
+        if "expert" not in card:
+            return general
+        classes = card["expert"]["classes"]
+        expert = network(classes, root / (card["expert"]["weights_prefix"] + weights), "t2_expert")
+        return with_expert(general, expert, [card["classes"].index(c) for c in classes], len(card["classes"]))
     raise ModelError(f"model '{card['id']}': unknown format {card['format']!r}")
 
 

@@ -7,6 +7,14 @@ average pooling -> concatenated with the auxiliary inputs (n, A) -> softmax
 over the classes. Auxiliary inputs play the role t2 gives to redshift: scalar
 facts the regular time grid hides (here the light curve's span in days).
 
+A model may add a real-data expert (``with_expert``): a second t2 network, trained
+on real ZTF light curves only, over the classes those hold (the supernovae and
+their kin). The general network's probability of that group is shared out as the
+expert says; the other classes keep the general network's probabilities:
+
+    p(c) = p_general(c)                                   c outside the group
+    p(c) = p_general(group) * p_expert(c | group)         c in the group
+
 Only weights are saved; the architecture is rebuilt from the hyper-parameters
 stored in the model card, so no custom-object deserialisation is needed.
 """
@@ -23,13 +31,13 @@ def positional_encoding(n_times: int, d_model: int) -> np.ndarray:
     return np.where(np.arange(d_model) % 2 == 0, np.sin(angle), np.cos(angle)).astype(np.float32)
 
 
-def build_network(n_times: int, n_bands: int, n_classes: int, n_aux: int, d_model=32, heads=4, feed_forward=64,
-                  blocks=1, dropout=0.1):
-    """An uncompiled Keras model with inputs ``[flux (n, n_times, n_bands), aux (n, n_aux)]``."""
+def build_network(n_times: int, n_channels: int, n_classes: int, n_aux: int, d_model=32, heads=4, feed_forward=64,
+                  blocks=1, dropout=0.1, name="t2"):
+    """An uncompiled Keras model with inputs ``[flux (n, n_times, n_channels), aux (n, n_aux)]``."""
     import keras
     from keras import layers
 
-    flux = keras.Input((n_times, n_bands), name="flux")
+    flux = keras.Input((n_times, n_channels), name="flux")
     aux = keras.Input((n_aux,), name="aux")
     x = layers.Conv1D(d_model, kernel_size=1, name="embedding")(flux)
     x = x + keras.ops.convert_to_tensor(positional_encoding(n_times, d_model))[None]
@@ -43,4 +51,21 @@ def build_network(n_times: int, n_bands: int, n_classes: int, n_aux: int, d_mode
     features = layers.Concatenate(name="with_aux")([pooled, aux])
     features = layers.Dropout(dropout)(features)
     probabilities = layers.Dense(n_classes, activation="softmax", name="probabilities")(features)
-    return keras.Model([flux, aux], probabilities, name="t2")
+    return keras.Model([flux, aux], probabilities, name=name)
+
+
+def with_expert(general, expert, group: list, n_classes: int):
+    """One Keras model: ``general`` (n_classes outputs) with ``expert`` sharing out the mass of ``group``.
+
+    ``group``: the general network's class indices that the expert's outputs stand for, in its order.
+    """
+    import keras
+
+    to_classes = np.zeros((len(group), n_classes), dtype=np.float32)  # expert output j -> class group[j]
+    to_classes[np.arange(len(group)), group] = 1.0
+    outside = 1.0 - to_classes.sum(axis=0)
+    inputs = [keras.Input(t.shape[1:], name=t.name.split(":")[0]) for t in general.inputs]
+    p_general, p_expert = general(inputs), expert(inputs)
+    group_mass = keras.ops.sum(p_general * to_classes.sum(axis=0), axis=1, keepdims=True)
+    probabilities = p_general * outside + group_mass * keras.ops.matmul(p_expert, to_classes)
+    return keras.Model(inputs, probabilities, name="t2_with_expert")

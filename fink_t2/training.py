@@ -2,7 +2,7 @@
 
 Training inputs go through exactly the functions that serve alerts:
 ``LabelledPoints.lightcurves`` -> ``apply_cuts`` -> ``classify.gp_inputs`` ->
-``models.scale_inputs`` / ``models.aux_inputs``. Only the choice of points
+``models.network_inputs`` (scaling, time channels, auxiliary inputs). Only the choice of points
 (which detections a ZTF alert would carry) is specific to training.
 
 ZTF-like draws from PLAsTiCC (g and r only), several per object:
@@ -39,7 +39,7 @@ from .cuts import SelectionCuts, apply_cuts
 from .datasets import LabelledPoints, read_plasticc, read_ztf_table
 from .gp import N_TIMES, ZTF_WAVELENGTHS_A
 from .lightcurves import BANDS, mag_to_fluxcal
-from .models import aux_inputs, file_sha256, fit_scaling, scale_inputs
+from .models import file_sha256, fit_scaling, network_inputs
 from .t2net import ARCHITECTURE_DEFAULTS, build_network
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,12 @@ HISTORY_DAYS = 30.0
 #: Probabilities of the history kinds: last 30 days, since first detection, whole light curve.
 HISTORY_KINDS = {"alert": 0.4, "early": 0.3, "full": 0.3}
 AUX_INPUT_NAMES = ["log10_span_days"]
+TIME_CHANNEL_NAMES = ["time_days_over_100", "log10_span_days"]
 CLASS_WEIGHT_POWER = 0.5
 BATCH_SIZE = 64
+#: Epochs of the real-data expert (0: none); its weight files are named EXPERT_PREFIX + the general one's.
+EXPERT_EPOCHS = 30
+EXPERT_PREFIX = "expert_"
 
 
 def fold_of(object_ids, n_folds: int) -> np.ndarray:
@@ -128,12 +132,12 @@ def class_weights(labels: np.ndarray) -> np.ndarray:
     return ((counts.max() / counts) ** CLASS_WEIGHT_POWER)[inverse]
 
 
-def fit_network(x, aux, y, weights, seed: int, epochs: int, architecture: dict):
-    """A t2 network fitted on scaled inputs ``x`` (n, T, B), ``aux`` (n, A), class indices ``y`` (n,)."""
+def fit_network(x, aux, y, weights, seed: int, epochs: int, architecture: dict, n_classes: int = len(CLASSES)):
+    """A t2 network fitted on inputs ``x`` (n, T, C), ``aux`` (n, A), class indices ``y`` (n,) < n_classes."""
     import keras
 
     keras.utils.set_random_seed(seed)
-    network = build_network(x.shape[1], x.shape[2], len(CLASSES), aux.shape[1], **architecture)
+    network = build_network(x.shape[1], x.shape[2], n_classes, aux.shape[1], **architecture)
     steps = epochs * int(np.ceil(len(x) / BATCH_SIZE))
     schedule = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps, alpha=0.05)
     network.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy")
@@ -149,20 +153,23 @@ def _single_threaded_worker():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _fit_and_save(path, x, aux, y, weights, seed, epochs, architecture) -> int:
+def _fit_and_save(path, x, aux, y, weights, seed, epochs, architecture, n_classes) -> int:
     """Fit one network (in a worker process) and save its weights to ``path``; returns its parameter count."""
-    network = fit_network(x, aux, y, weights, seed, epochs, architecture)
+    network = fit_network(x, aux, y, weights, seed, epochs, architecture, n_classes)
     network.save_weights(str(path))
     return int(network.count_params())
 
 
 def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_dir=None, plasticc_draws: int = 1,
-          ztf_draws: int = 10, epochs: int = 30, architecture=None, workers: Optional[int] = None) -> dict:
+          ztf_draws: int = 10, epochs: int = 30, expert_epochs: int = EXPERT_EPOCHS, architecture=None,
+          workers: Optional[int] = None) -> dict:
     """Train a model into ``out`` (weights folder; the card goes to ``out.parent / (out.name + '.json')``).
 
     With ``ztf_table`` (labelled real ZTF light curves) those objects join the
     training set and ``n_folds`` fold models are trained too, each without the
-    objects of its fold, for cross-validated evaluation. The networks are fitted
+    objects of its fold, for cross-validated evaluation. Unless ``expert_epochs`` is 0,
+    a real-data expert (see ``t2net.with_expert``) is trained on those objects alone,
+    over the classes they hold, with its own fold models. The networks are fitted
     ``workers`` at a time (default: one per CPU core), each in its own process with
     one thread: these small networks use a core far better that way than one
     network on several threads (measured 1.5x the throughput on 2 cores). Returns the card.
@@ -175,49 +182,63 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
     if ztf_table is not None:
         sets.append(("ztf", *training_draws(read_ztf_table(ztf_table), ztf_draws, rng, False)))
 
-    x_parts, aux_parts, y_parts, fold_parts = [], [], [], []
+    flux_parts, span_parts, y_parts, fold_parts = [], [], [], []
     class_index = {name: i for i, name in enumerate(CLASSES)}
     for name, draws, origin in sets:
         selected, gp_flux, span_days = preprocess(draws)
         labels = draws.labels.to_numpy()[selected]
         log.info("%s: %d draws of %d objects, %d pass the cuts", name, len(draws.labels), origin.nunique(), len(selected))
-        x_parts.append(gp_flux)
-        aux_parts.append(aux_inputs(span_days, AUX_INPUT_NAMES))
+        flux_parts.append(gp_flux)
+        span_parts.append(span_days)
         y_parts.append(np.array([class_index[c] for c in labels]))
         folds = fold_of(origin.to_numpy()[selected], n_folds) if name == "ztf" else np.full(len(selected), -1)
         fold_parts.append(folds)
-    gp_flux, aux, y, folds = (np.concatenate(p) for p in (x_parts, aux_parts, y_parts, fold_parts))
-    scaling = fit_scaling(x_parts[0])  # fitted on the simulated set only: no real object leaks into it
-    x = scale_inputs(gp_flux, scaling)
+    gp_flux, span_days, y, folds = (np.concatenate(p) for p in (flux_parts, span_parts, y_parts, fold_parts))
+    # Scaling fitted on the simulated set only: no real object leaks into it.
+    inputs = {"input_scaling": fit_scaling(flux_parts[0]), "time_channels": TIME_CHANNEL_NAMES,
+              "aux_inputs": AUX_INPUT_NAMES}
+    x, aux = network_inputs(gp_flux, span_days, inputs)
     weights = class_weights(y)
     log.info("preprocessing: %.0f s, %d training samples", time.perf_counter() - start_time, len(y))
 
     out.mkdir(parents=True, exist_ok=True)
-    weight_files = {"model.weights.h5": np.ones(len(y), dtype=bool)}
+    # weight file -> (samples it is fitted on, class indices, sample weights, epochs)
+    fits = {"model.weights.h5": (np.ones(len(y), dtype=bool), y, weights, epochs)}
     if ztf_table is not None:
-        weight_files.update({f"fold{k}.weights.h5": folds != k for k in range(n_folds)})
+        fits.update({f"fold{k}.weights.h5": (folds != k, y, weights, epochs) for k in range(n_folds)})
+    real = folds >= 0
+    expert_group = np.unique(y[real]) if ztf_table is not None and expert_epochs > 0 else np.array([], int)
+    if len(expert_group):
+        y_expert = np.searchsorted(expert_group, y)  # the expert's own class index (meaningful where real)
+        weights_expert = np.zeros(len(y))
+        weights_expert[real] = class_weights(y[real])
+        fits.update({EXPERT_PREFIX + f: (use & real, y_expert, weights_expert, expert_epochs)
+                     for f, (use, *_) in list(fits.items())})
     with ProcessPoolExecutor(workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn"),
                              initializer=_single_threaded_worker) as pool:
-        jobs = {pool.submit(_fit_and_save, out / filename, x[use], aux[use], y[use], weights[use], seed, epochs,
-                            architecture): (filename, use.sum()) for filename, use in weight_files.items()}
+        jobs = {pool.submit(_fit_and_save, out / filename, x[use], aux[use], labels[use], sample_weights[use], seed,
+                            n_epochs, architecture, len(expert_group) if filename.startswith(EXPERT_PREFIX)
+                            else len(CLASSES)): (filename, use.sum())
+                for filename, (use, labels, sample_weights, n_epochs) in fits.items()}
+        n_parameters = {}
         for job in as_completed(jobs):
-            n_parameters = job.result()
+            n_parameters[jobs[job][0]] = job.result()
             log.info("%s: %d samples, %.0f s elapsed", *jobs[job], time.perf_counter() - start_time)
 
     card = {
         "id": out.name,
         "description": "t2 transformer (Allam & McEwen 2021) trained by fink-t2 on ZTF-like g/r light curves.",
         "format": "keras3_weights",
-        "source": {"path": out.name, "sha256": {f: file_sha256(out / f) for f in weight_files}},
+        "source": {"path": out.name, "sha256": {f: file_sha256(out / f) for f in fits}},
         "weights": "model.weights.h5",
         "architecture": architecture,
-        "n_parameters": n_parameters,
+        "n_parameters": sum(n_parameters[f] for f in ("model.weights.h5", EXPERT_PREFIX + "model.weights.h5")
+                            if f in n_parameters),
         "classes": list(CLASSES),
         "bands": list(BANDS),
         "wavelengths_a": list(ZTF_WAVELENGTHS_A),
         "n_times": N_TIMES,
-        "aux_inputs": AUX_INPUT_NAMES,
-        "input_scaling": scaling,
+        **inputs,
         "training_data": {
             "plasticc_train": {"objects": int(sets[0][2].nunique()), "draws_per_object": plasticc_draws,
                                "ztf_like": {"peak_mag_range": PEAK_MAG_RANGE, "depth_mag": ZTF_DEPTH_MAG,
@@ -236,6 +257,12 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
         card["cv"] = {"folds": n_folds, "data": Path(ztf_table).name,
                       "assignment": "zlib.crc32(str(objectId)) % folds",
                       "weights": [f"fold{k}.weights.h5" for k in range(n_folds)]}
+    if len(expert_group):
+        card["expert"] = {
+            "classes": [CLASSES[k] for k in expert_group], "weights_prefix": EXPERT_PREFIX, "epochs": expert_epochs,
+            "training_data": "the real ZTF light curves of training_data.ztf alone (same draws and folds)",
+            "samples_per_class": {CLASSES[k]: int(n) for k, n in zip(*np.unique(y[real], return_counts=True))},
+        }
     card_path = out.parent / f"{out.name}.json"
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     log.info("wrote %s and %s", card_path, out)

@@ -36,6 +36,50 @@ def test_peak_normalized_scaling_by_hand():
     np.testing.assert_allclose(models.scale_inputs(1000 * x, scaling), scaled)  # brightness drops out
 
 
+def test_time_channels_are_the_gp_grid_in_days(bts_table):
+    """The time channel is the GP's prediction time in days / 100, from the span the classifier passes."""
+    from fink_t2.classify import gp_inputs
+    from fink_t2.cuts import SelectionCuts, apply_cuts
+    from fink_t2.gp import ZTF_WAVELENGTHS_A, prediction_times
+    from fink_t2.realdata import bts_windows
+
+    lightcurves = bts_windows(bts_table, 30)
+    selected, gp_flux, span_days, _ = gp_inputs(lightcurves, apply_cuts(lightcurves, SelectionCuts()), ZTF_WAVELENGTHS_A)
+    card = {"input_scaling": {"method": "per_object_robust"}, "bands": ["g", "r"],
+            "time_channels": ["time_days_over_100", "log10_span_days"], "aux_inputs": ["log10_span_days"]}
+    x, aux = models.network_inputs(gp_flux, span_days, card)
+    assert x.shape == (len(selected), 100, models.n_input_channels(card)) == (len(selected), 100, 4)
+    np.testing.assert_allclose(x[:, :, 2], prediction_times(lightcurves.subset(selected)) / 100.0, rtol=1e-6)
+    np.testing.assert_allclose(x[:, :, 3], np.log10(1.0 + span_days)[:, None].repeat(100, axis=1), rtol=1e-6)
+    np.testing.assert_allclose(aux[:, 0], x[:, 0, 3])
+    np.testing.assert_array_equal(x[:, :, :2], models.scale_inputs(gp_flux, card["input_scaling"]))
+
+
+def test_time_channel_by_hand():
+    card = {"input_scaling": {"method": "per_object_robust"}, "bands": ["g", "r"],
+            "time_channels": ["time_days_over_100"]}
+    [x] = models.network_inputs(np.ones((1, 100, 2)), np.array([99.0]), card)
+    np.testing.assert_allclose(x[0, [0, 1, 50, 99], 2], [0.0, 0.01, 0.5, 0.99], rtol=1e-6)
+
+
+def test_expert_shares_out_the_general_group_mass_by_hand():
+    """with_expert against the formula in NumPy, on two random untrained networks."""
+    from fink_t2.t2net import build_network, with_expert
+
+    general = build_network(100, 4, 14, 1, d_model=8, heads=2, feed_forward=8, name="t2")
+    expert = build_network(100, 4, 3, 1, d_model=8, heads=2, feed_forward=8, name="t2_expert")
+    group = [11, 3, 6]
+    combined = with_expert(general, expert, group, 14)
+    rng = np.random.default_rng(0)
+    inputs = [rng.normal(size=(6, 100, 4)).astype(np.float32), rng.normal(size=(6, 1)).astype(np.float32)]
+    p_general, p_expert = np.asarray(general(inputs)), np.asarray(expert(inputs))
+    expected = p_general.copy()
+    expected[:, group] = p_general[:, group].sum(axis=1, keepdims=True) * p_expert
+    out = np.asarray(combined(inputs))
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-5)
+
+
 def test_per_object_robust_scaling_by_hand():
     x = np.zeros((1, 100, 2))
     x[0, :, 0] = np.arange(100.0)     # median 49.5, IQR 49.5

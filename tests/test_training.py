@@ -121,7 +121,11 @@ def test_train_writes_a_verified_card_and_cross_validated_folds(tmp_path, monkey
     card = training.train(tmp_path / "tiny", seed=3, ztf_table=bts, n_folds=2, epochs=1, ztf_draws=1)
     monkeypatch.setenv("FINK_T2_MODEL_DIR", str(tmp_path))
     assert read_card("tiny") == json.loads(json.dumps(card)) and card["format"] == "keras3_weights"
-    assert set(card["source"]["sha256"]) == {"model.weights.h5", "fold0.weights.h5", "fold1.weights.h5"}
+    general = {"model.weights.h5", "fold0.weights.h5", "fold1.weights.h5"}
+    assert set(card["source"]["sha256"]) == general | {"expert_" + f for f in general}
+    bts_classes = set(read_ztf_table(bts).labels)
+    assert set(card["expert"]["classes"]) <= bts_classes and "SNIa" in card["expert"]["classes"]
+    assert list(card["expert"]["classes"]) == [c for c in training.CLASSES if c in card["expert"]["classes"]]
     assert card["input_scaling"]["method"] == "peak_normalized_robust" and len(card["input_scaling"]["scale"]) == 2
     model = load_model("tiny")
     probabilities = model.predict_proba(np.random.default_rng(0).normal(100, 30, (4, 100, 2)), np.full(4, 20.0))
