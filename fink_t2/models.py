@@ -18,7 +18,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-DEFAULT_MODEL = "t2-ztf-gr"
+DEFAULT_MODEL = "t2-ztf-gr-v2"
 #: Objects per forward pass: bounds memory (attention is n x 100 x 100 per head); the cost
 #: per object does not depend on it.
 PREDICT_CHUNK = 1024

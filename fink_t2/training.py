@@ -258,6 +258,8 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
                       "assignment": "zlib.crc32(str(objectId)) % folds",
                       "weights": [f"fold{k}.weights.h5" for k in range(n_folds)]}
     if len(expert_group):
+        card["description"] += " A second t2 network trained on the real ZTF light curves alone shares out the" \
+                               " probability of the classes those hold."
         card["expert"] = {
             "classes": [CLASSES[k] for k in expert_group], "weights_prefix": EXPERT_PREFIX, "epochs": expert_epochs,
             "training_data": "the real ZTF light curves of training_data.ztf alone (same draws and folds)",
