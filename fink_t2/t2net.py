@@ -1,11 +1,12 @@
 """The t2 network (Allam & McEwen 2021, arXiv:2105.06178) in Keras 3.
 
-GP flux (n, T, B) -> 1x1 convolutional embedding -> + sinusoidal positional
+Inputs (n, T, C): the scaled GP flux of each band, then time channels (see
+``models.TIME_CHANNELS``) -> 1x1 convolutional embedding -> + sinusoidal positional
 encoding -> transformer block(s) (multi-head self-attention and a feed-forward
 layer, each with a residual connection and layer normalisation) -> global
 average pooling -> concatenated with the auxiliary inputs (n, A) -> softmax
-over the classes. Auxiliary inputs play the role t2 gives to redshift: scalar
-facts the regular time grid hides (here the light curve's span in days).
+over the classes. Time channels and auxiliary inputs play the role t2 gives to
+redshift: facts the regular time grid hides (here the days it spans).
 
 A model may add a real-data expert (``with_expert``): a second t2 network, trained
 on real ZTF light curves only, over the classes those hold (the supernovae and

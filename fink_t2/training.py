@@ -202,24 +202,23 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
     log.info("preprocessing: %.0f s, %d training samples", time.perf_counter() - start_time, len(y))
 
     out.mkdir(parents=True, exist_ok=True)
-    # weight file -> (samples it is fitted on, class indices, sample weights, epochs)
-    fits = {"model.weights.h5": (np.ones(len(y), dtype=bool), y, weights, epochs)}
+    # weight file -> (samples it is fitted on, class indices, sample weights, epochs, number of classes)
+    fits = {"model.weights.h5": (np.ones(len(y), dtype=bool), y, weights, epochs, len(CLASSES))}
     if ztf_table is not None:
-        fits.update({f"fold{k}.weights.h5": (folds != k, y, weights, epochs) for k in range(n_folds)})
+        fits.update({f"fold{k}.weights.h5": (folds != k, y, weights, epochs, len(CLASSES)) for k in range(n_folds)})
     real = folds >= 0
     expert_group = np.unique(y[real]) if ztf_table is not None and expert_epochs > 0 else np.array([], int)
     if len(expert_group):
         y_expert = np.searchsorted(expert_group, y)  # the expert's own class index (meaningful where real)
         weights_expert = np.zeros(len(y))
         weights_expert[real] = class_weights(y[real])
-        fits.update({EXPERT_PREFIX + f: (use & real, y_expert, weights_expert, expert_epochs)
+        fits.update({EXPERT_PREFIX + f: (use & real, y_expert, weights_expert, expert_epochs, len(expert_group))
                      for f, (use, *_) in list(fits.items())})
     with ProcessPoolExecutor(workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn"),
                              initializer=_single_threaded_worker) as pool:
         jobs = {pool.submit(_fit_and_save, out / filename, x[use], aux[use], labels[use], sample_weights[use], seed,
-                            n_epochs, architecture, len(expert_group) if filename.startswith(EXPERT_PREFIX)
-                            else len(CLASSES)): (filename, use.sum())
-                for filename, (use, labels, sample_weights, n_epochs) in fits.items()}
+                            n_epochs, architecture, n_classes): (filename, use.sum())
+                for filename, (use, labels, sample_weights, n_epochs, n_classes) in fits.items()}
         n_parameters = {}
         for job in as_completed(jobs):
             n_parameters[jobs[job][0]] = job.result()
