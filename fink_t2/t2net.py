@@ -65,7 +65,7 @@ def with_expert(general, expert, group: list, n_classes: int):
     to_classes = np.zeros((len(group), n_classes), dtype=np.float32)  # expert output j -> class group[j]
     to_classes[np.arange(len(group)), group] = 1.0
     outside = 1.0 - to_classes.sum(axis=0)
-    inputs = [keras.Input(t.shape[1:], name=t.name.split(":")[0]) for t in general.inputs]
+    inputs = [keras.Input(t.shape[1:], name=t.name) for t in general.inputs]
     p_general, p_expert = general(inputs), expert(inputs)
     group_mass = keras.ops.sum(p_general * to_classes.sum(axis=0), axis=1, keepdims=True)
     probabilities = p_general * outside + group_mass * keras.ops.matmul(p_expert, to_classes)

@@ -206,8 +206,8 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
     fits = {"model.weights.h5": (np.ones(len(y), dtype=bool), y, weights, epochs, len(CLASSES))}
     if ztf_table is not None:
         fits.update({f"fold{k}.weights.h5": (folds != k, y, weights, epochs, len(CLASSES)) for k in range(n_folds)})
-    real = folds >= 0
-    expert_group = np.unique(y[real]) if ztf_table is not None and expert_epochs > 0 else np.array([], int)
+    real = folds >= 0  # the real ZTF samples (none without ztf_table)
+    expert_group = np.unique(y[real]) if expert_epochs > 0 else np.array([], int)
     if len(expert_group):
         y_expert = np.searchsorted(expert_group, y)  # the expert's own class index (meaningful where real)
         weights_expert = np.zeros(len(y))
