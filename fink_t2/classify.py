@@ -21,15 +21,20 @@ from .models import T2Model, load_model
 STATUS_OK = "ok"
 
 
-def gp_inputs(lightcurves: LightCurves, status: np.ndarray, wavelengths_a, gp_backend: str = "batched"):
+def gp_inputs(lightcurves: LightCurves, status: np.ndarray, wavelengths_a, gp_backend: str = "batched",
+              event_window_days=None):
     """GP-interpolated model inputs of the objects whose status is ok: the step training shares with inference.
 
+    ``event_window_days`` (days before, days after), if given, keeps only the points that near each
+    object's brightest one (``LightCurves.around_peak``) before the GP is fitted.
     Returns ``(selected (k,) indices, gp_flux (k, T, B) FLUXCAL, span_days (k,), status (n,))``;
     objects whose GP fails get ``error:gp`` and are left out of ``selected``.
     """
     status = np.asarray(status, dtype=object).copy()
     selected = np.flatnonzero(status == STATUS_OK)
     subset = lightcurves.subset(selected)
+    if event_window_days is not None:
+        subset = subset.around_peak(*event_window_days)
     gp_flux, fit = gp.interpolate(subset, backend=gp_backend, wavelengths_a=wavelengths_a)
     gp_ok = fit.ok & np.isfinite(gp_flux).all(axis=(1, 2))
     status[selected[~gp_ok]] = "error:gp"
@@ -42,7 +47,8 @@ def classify_batch(lightcurves: LightCurves, status: np.ndarray, model: T2Model,
     probabilities = np.full((len(lightcurves), len(model.classes)), np.nan, dtype=np.float32)
     if not np.any(np.asarray(status) == STATUS_OK):
         return probabilities, np.asarray(status, dtype=object).copy()
-    selected, gp_flux, span_days, status = gp_inputs(lightcurves, status, model.wavelengths_a, gp_backend)
+    selected, gp_flux, span_days, status = gp_inputs(lightcurves, status, model.wavelengths_a, gp_backend,
+                                                     model.card.get("event_window_days"))
     predicted = model.predict_proba(gp_flux, span_days)
     model_ok = np.isfinite(predicted).all(axis=1)
     status[selected[~model_ok]] = "error:model"

@@ -88,6 +88,29 @@ class LightCurves:
         return LightCurves(take(self.time_days), take(self.flux_fluxcal), take(self.fluxerr_fluxcal),
                            take(self.band), mask[:, :width], self.jd_first[index], self.jd_last[index])
 
+    def around_peak(self, days_before: float, days_after: float) -> "LightCurves":
+        """Only the points from ``days_before`` before to ``days_after`` after each object's largest flux.
+
+        Times restart at the first kept point and ``jd_first``/``jd_last`` follow. Points are
+        sorted by time, so the kept ones are a contiguous run that is moved to the left.
+        """
+        if not self.mask.any():
+            return self
+        peak = np.where(self.mask, self.flux_fluxcal, -np.inf).argmax(axis=1)
+        peak_days = np.take_along_axis(self.time_days, peak[:, None], axis=1)
+        keep = self.mask & (self.time_days >= peak_days - days_before) & (self.time_days <= peak_days + days_after)
+        first = keep.argmax(axis=1)
+        n_kept = keep.sum(axis=1)
+        position = np.minimum(first[:, None] + np.arange(self.mask.shape[1]), self.mask.shape[1] - 1)
+        take = lambda a: np.take_along_axis(a, position, axis=1)  # noqa: E731
+        mask = np.arange(self.mask.shape[1]) < n_kept[:, None]
+        offset = take(self.time_days)[:, 0]
+        last = np.take_along_axis(self.time_days, (first + np.maximum(n_kept, 1) - 1)[:, None], axis=1)[:, 0]
+        return LightCurves(np.where(mask, take(self.time_days) - offset[:, None], 0.0),
+                           np.where(mask, take(self.flux_fluxcal), 0.0), np.where(mask, take(self.fluxerr_fluxcal), 0.0),
+                           np.where(mask, take(self.band), 0).astype(self.band.dtype), mask,
+                           self.jd_first + offset, self.jd_first + last)
+
     def thinned(self, max_points: int) -> "LightCurves":
         """At most ``max_points`` points per object: longer light curves keep evenly spaced points
         (by rank), always including their first and last, so the span is unchanged."""

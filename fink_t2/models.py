@@ -3,7 +3,8 @@
 A model is named by its card, ``data/models/t2/<name>.json`` (or the folder in
 ``$FINK_T2_MODEL_DIR``). The card says where the weights are (a folder next to
 the card, or inside an installed package), their sha256, the class order, the
-band order, the number of time steps and the input scaling. Files are checked
+band order, the number of time steps, the input scaling and, for models
+trained here, the event window and the class weights the training used. Files are checked
 against the card before loading; a loaded model is cached per process, so a
 Spark Python worker loads it once.
 """
@@ -18,7 +19,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-DEFAULT_MODEL = "t2-ztf-gr-v2"
+DEFAULT_MODEL = "t2-ztf-gr-v3"
 #: Objects per forward pass: bounds memory (attention is n x 100 x 100 per head); the cost
 #: per object does not depend on it.
 PREDICT_CHUNK = 1024
@@ -196,21 +197,22 @@ def _load_network(card: dict, root: Path, weights: Optional[str]):
 
         return tf_keras.models.load_model(str(root), compile=False)
     if card["format"] == "keras3_weights":
-        from .t2net import build_network, with_expert
+        from .t2net import build_network, divided_by, with_expert
 
         weights = weights or card["weights"]
 
-        def network(classes, path, name):
+        def network(classes, filename, name):
             built = build_network(card["n_times"], n_input_channels(card), len(classes),
                                   len(card.get("aux_inputs", [])), name=name, **card["architecture"])
-            built.load_weights(str(path))
-            return built
+            built.load_weights(str(root / filename))
+            class_weights = card.get("class_weights", {}).get(filename)
+            return built if class_weights is None else divided_by(built, class_weights)
 
-        general = network(card["classes"], root / weights, "t2")
+        general = network(card["classes"], weights, "t2")
         if "expert" not in card:
             return general
         classes = card["expert"]["classes"]
-        expert = network(classes, root / (card["expert"]["weights_prefix"] + weights), "t2_expert")
+        expert = network(classes, card["expert"]["weights_prefix"] + weights, "t2_expert")
         return with_expert(general, expert, [card["classes"].index(c) for c in classes], len(card["classes"]))
     raise ModelError(f"model '{card['id']}': unknown format {card['format']!r}")
 

@@ -16,6 +16,9 @@ expert says; the other classes keep the general network's probabilities:
     p(c) = p_general(c)                                   c outside the group
     p(c) = p_general(group) * p_expert(c | group)         c in the group
 
+A network fitted with class weights w_c learns p(c | x) w_c / sum_k p(k | x) w_k;
+``divided_by`` undoes that at inference, so probabilities follow the training frequencies.
+
 Only weights are saved; the architecture is rebuilt from the hyper-parameters
 stored in the model card, so no custom-object deserialisation is needed.
 """
@@ -70,3 +73,13 @@ def with_expert(general, expert, group: list, n_classes: int):
     group_mass = keras.ops.sum(p_general * to_classes.sum(axis=0), axis=1, keepdims=True)
     probabilities = p_general * outside + group_mass * keras.ops.matmul(p_expert, to_classes)
     return keras.Model(inputs, probabilities, name="t2_with_expert")
+
+
+def divided_by(network, class_weights):
+    """One Keras model: ``network``'s probabilities divided by ``class_weights`` (n_classes,), renormalised."""
+    import keras
+
+    inverse = (1.0 / np.asarray(class_weights, dtype=np.float32))[None]
+    inputs = [keras.Input(t.shape[1:], name=t.name) for t in network.inputs]
+    unweighted = network(inputs) * inverse
+    return keras.Model(inputs, unweighted / keras.ops.sum(unweighted, axis=1, keepdims=True), name=network.name)

@@ -18,8 +18,11 @@ ZTF-like draws from PLAsTiCC (g and r only), several per object:
 Real labelled ZTF light curves (BTS) get the same history draws, without rescaling.
 
 Class imbalance: each sample is weighted by ``(n_max / n_class) ** 0.5`` (tempered
-inverse frequency, counted over draws), so rare classes are learned without
-flattening the real-sky prior that favours SN Ia.
+inverse frequency, counted over the draws of that fit), so rare classes weigh more
+while the network learns. A network fitted with class weights w_c outputs
+p(c | x) * w_c up to normalisation; the card keeps each fit's weights and inference
+divides them out (``t2net.divided_by``), so the probabilities follow the class
+frequencies of the training set (for the expert: the real BTS population).
 """
 import json
 import logging
@@ -54,6 +57,10 @@ DETECTION_SNR = 5.0
 HISTORY_DAYS = 30.0
 #: Probabilities of the history kinds: last 30 days, since first detection, whole light curve.
 HISTORY_KINDS = {"alert": 0.4, "early": 0.3, "full": 0.3}
+#: Days kept before and after the brightest point (``LightCurves.around_peak``): the slowest transients
+#: ZTF follows (superluminous SNe, TDEs) rise for up to ~100 days and fade for a few hundred. Detections
+#: years away (host variability, subtraction artefacts) would squeeze the event into a few grid steps.
+EVENT_WINDOW_DAYS = (100.0, 300.0)
 AUX_INPUT_NAMES = ["log10_span_days"]
 TIME_CHANNEL_NAMES = ["time_days_over_100", "log10_span_days"]
 CLASS_WEIGHT_POWER = 0.5
@@ -115,21 +122,25 @@ def training_draws(data: LabelledPoints, n_draws: int, rng: np.random.Generator,
             pd.Series(np.concatenate(origins), index=ids))
 
 
-def preprocess(data: LabelledPoints, wavelengths_a=ZTF_WAVELENGTHS_A):
+def preprocess(data: LabelledPoints, wavelengths_a=ZTF_WAVELENGTHS_A, event_window_days=EVENT_WINDOW_DAYS):
     """GP inputs of the objects that pass the light-curve cuts, as at inference.
 
     Returns ``(selected (k,) positions in data.labels, gp_flux (k, T, B), span_days (k,))``.
     """
     lightcurves = data.lightcurves()
     status = apply_cuts(lightcurves, SelectionCuts())
-    selected, gp_flux, span_days, _ = gp_inputs(lightcurves, status, wavelengths_a)
+    selected, gp_flux, span_days, _ = gp_inputs(lightcurves, status, wavelengths_a,
+                                                event_window_days=event_window_days)
     return selected, gp_flux, span_days
 
 
-def class_weights(labels: np.ndarray) -> np.ndarray:
-    """(n,) sample weights ``(n_max / n_class) ** CLASS_WEIGHT_POWER``."""
-    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    return ((counts.max() / counts) ** CLASS_WEIGHT_POWER)[inverse]
+def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """(n_classes,) weight of each class index in ``labels``: ``(n_max / n_class) ** CLASS_WEIGHT_POWER``.
+
+    A class absent from ``labels`` counts as one sample.
+    """
+    counts = np.maximum(np.bincount(labels, minlength=n_classes), 1)
+    return (counts.max() / counts) ** CLASS_WEIGHT_POWER
 
 
 def fit_network(x, aux, y, weights, seed: int, epochs: int, architecture: dict, n_classes: int = len(CLASSES)):
@@ -198,27 +209,26 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
     inputs = {"input_scaling": fit_scaling(flux_parts[0]), "time_channels": TIME_CHANNEL_NAMES,
               "aux_inputs": AUX_INPUT_NAMES}
     x, aux = network_inputs(gp_flux, span_days, inputs)
-    weights = class_weights(y)
     log.info("preprocessing: %.0f s, %d training samples", time.perf_counter() - start_time, len(y))
 
     out.mkdir(parents=True, exist_ok=True)
-    # weight file -> (samples it is fitted on, class indices, sample weights, epochs, number of classes)
-    fits = {"model.weights.h5": (np.ones(len(y), dtype=bool), y, weights, epochs, len(CLASSES))}
+    # weight file -> (samples it is fitted on, their class indices, epochs, number of classes)
+    fits = {"model.weights.h5": (np.ones(len(y), dtype=bool), y, epochs, len(CLASSES))}
     if ztf_table is not None:
-        fits.update({f"fold{k}.weights.h5": (folds != k, y, weights, epochs, len(CLASSES)) for k in range(n_folds)})
+        fits.update({f"fold{k}.weights.h5": (folds != k, y, epochs, len(CLASSES)) for k in range(n_folds)})
     real = folds >= 0  # the real ZTF samples (none without ztf_table)
     expert_group = np.unique(y[real]) if expert_epochs > 0 else np.array([], int)
     if len(expert_group):
         y_expert = np.searchsorted(expert_group, y)  # the expert's own class index (meaningful where real)
-        weights_expert = np.zeros(len(y))
-        weights_expert[real] = class_weights(y[real])
-        fits.update({EXPERT_PREFIX + f: (use & real, y_expert, weights_expert, expert_epochs, len(expert_group))
+        fits.update({EXPERT_PREFIX + f: (use & real, y_expert, expert_epochs, len(expert_group))
                      for f, (use, *_) in list(fits.items())})
+    # Each fit weights the classes by its own samples; the card keeps the weights, which inference divides out.
+    weights = {f: class_weights(labels[use], n_classes) for f, (use, labels, _, n_classes) in fits.items()}
     with ProcessPoolExecutor(workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn"),
                              initializer=_single_threaded_worker) as pool:
-        jobs = {pool.submit(_fit_and_save, out / filename, x[use], aux[use], labels[use], sample_weights[use], seed,
-                            n_epochs, architecture, n_classes): (filename, use.sum())
-                for filename, (use, labels, sample_weights, n_epochs, n_classes) in fits.items()}
+        jobs = {pool.submit(_fit_and_save, out / filename, x[use], aux[use], labels[use], weights[filename][labels[use]],
+                            seed, n_epochs, architecture, n_classes): (filename, use.sum())
+                for filename, (use, labels, n_epochs, n_classes) in fits.items()}
         n_parameters = {}
         for job in as_completed(jobs):
             n_parameters[jobs[job][0]] = job.result()
@@ -237,7 +247,9 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
         "bands": list(BANDS),
         "wavelengths_a": list(ZTF_WAVELENGTHS_A),
         "n_times": N_TIMES,
+        "event_window_days": list(EVENT_WINDOW_DAYS),
         **inputs,
+        "class_weights": {f: w.round(6).tolist() for f, w in weights.items()},
         "training_data": {
             "plasticc_train": {"objects": int(sets[0][2].nunique()), "draws_per_object": plasticc_draws,
                                "ztf_like": {"peak_mag_range": PEAK_MAG_RANGE, "depth_mag": ZTF_DEPTH_MAG,
@@ -245,7 +257,8 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
             "history_kinds": HISTORY_KINDS, "history_days": HISTORY_DAYS,
             "samples": int(len(y)), "samples_per_class": {CLASSES[k]: int(n) for k, n in
                                                            zip(*np.unique(y, return_counts=True))},
-            "class_weighting": f"(n_max / n_class) ** {CLASS_WEIGHT_POWER}",
+            "class_weighting": f"(n_max / n_class) ** {CLASS_WEIGHT_POWER} per fit (class_weights), divided out"
+                               " at inference",
         },
         "training": {"seed": seed, "epochs": epochs, "optimizer": "Adam, cosine decay from 2e-3", "batch_size": BATCH_SIZE,
                      "seconds": round(time.perf_counter() - start_time)},

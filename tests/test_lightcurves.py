@@ -98,3 +98,35 @@ def test_thinning_keeps_span_order_and_short_curves():
     assert (np.diff(kept) > 0).all() and np.isin(kept, lc.time_days[0]).all()
     np.testing.assert_array_equal(thin.time_days[1][thin.mask[1]], lc.time_days[1][lc.mask[1]])
     assert lc.thinned(1000) is lc
+
+
+def test_around_peak_matches_a_per_point_loop():
+    """The vectorised event window against a plain loop over objects and points."""
+    rng = np.random.default_rng(3)
+    histories = [np.sort(rng.uniform(0, 1500, n)) + 2459000.0 for n in (40, 7, 1, 25)]
+    mags = [rng.uniform(16, 20, len(h)) for h in histories]
+    lc = lightcurves_from_alerts(histories, [rng.choice([1, 2], len(h)) for h in histories], mags,
+                                 [np.full(len(h), 0.1) for h in histories])
+    window = lc.around_peak(100.0, 300.0)
+    for i, (jd, mag) in enumerate(zip(histories, mags)):
+        peak_jd = jd[np.argmin(mag)]  # brightest = largest flux
+        kept_jd = [t for t in jd if peak_jd - 100.0 <= t <= peak_jd + 300.0]
+        m = window.mask[i]
+        assert m.sum() == len(kept_jd) and m[:len(kept_jd)].all()  # left-aligned
+        np.testing.assert_allclose(window.time_days[i, m] + window.jd_first[i], kept_jd)
+        assert window.time_days[i, m][0] == 0.0
+        assert window.jd_last[i] == pytest.approx(kept_jd[-1])
+        kept_mag = [mg for t, mg in zip(jd, mag) if peak_jd - 100.0 <= t <= peak_jd + 300.0]
+        np.testing.assert_allclose(window.flux_fluxcal[i, m], mag_to_fluxcal(np.array(kept_mag), 0.1)[0])
+
+
+def test_around_peak_by_hand_and_without_points():
+    # points at days 0, 150, 200 (peak, 16 mag), 450, 600: the window [100, 500] keeps 150, 200, 450
+    jd = np.array([0.0, 150.0, 200.0, 450.0, 600.0]) + 2459000.0
+    lc = lightcurves_from_alerts([jd, np.array([])], [np.ones(5), np.array([])],
+                                 [np.array([19.0, 18.0, 16.0, 17.0, 18.5]), np.array([])], [np.full(5, 0.1), np.array([])])
+    window = lc.around_peak(100.0, 300.0)
+    assert window.n_points.tolist() == [3, 0]
+    np.testing.assert_array_equal(window.time_days[0, :3], [0.0, 50.0, 300.0])
+    assert window.jd_first[0] == 2459150.0 and window.jd_last[0] == 2459450.0
+    assert np.isnan(window.jd_first[1])

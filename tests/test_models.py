@@ -133,3 +133,31 @@ def test_missing_weight_file_and_unknown_model(tmp_path, monkeypatch):
         models.load_model("local")
     with pytest.raises(models.ModelError, match="no model card .*nope.json"):
         models.load_model("nope")
+
+
+def test_dividing_out_class_weights_by_hand():
+    """divided_by against p_c / w_c renormalised in NumPy."""
+    from fink_t2.t2net import build_network, divided_by
+
+    network = build_network(100, 2, 3, 1, d_model=8, heads=2, feed_forward=8)
+    weights = np.array([1.0, 4.0, 0.5])
+    rng = np.random.default_rng(1)
+    inputs = [rng.normal(size=(5, 100, 2)).astype(np.float32), rng.normal(size=(5, 1)).astype(np.float32)]
+    p = np.asarray(network(inputs))
+    expected = (p / weights) / (p / weights).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(divided_by(network, weights)(inputs)), expected, rtol=1e-5)
+
+
+def test_dividing_out_class_weights_restores_training_frequencies():
+    """A network fitted with class weights on uninformative inputs learns the weighted frequencies;
+    dividing the weights out gives back the true ones (80% / 20%)."""
+    from fink_t2.t2net import divided_by
+    from fink_t2.training import class_weights, fit_network
+
+    y = np.array([0] * 800 + [1] * 200)
+    weights = class_weights(y, 2)  # [1, 2]: the weighted frequency of class 1 is 400 / 1200 = 1/3
+    x, aux = np.zeros((len(y), 100, 2), np.float32), np.zeros((len(y), 1), np.float32)
+    network = fit_network(x, aux, y, weights[y], seed=0, epochs=15, n_classes=2,
+                          architecture={"d_model": 8, "heads": 2, "feed_forward": 8, "blocks": 1, "dropout": 0.0})
+    assert np.asarray(network([x[:1], aux[:1]]))[0, 1] == pytest.approx(1 / 3, abs=0.03)
+    assert np.asarray(divided_by(network, weights)([x[:1], aux[:1]]))[0, 1] == pytest.approx(0.2, abs=0.03)
