@@ -25,7 +25,7 @@ def gp_inputs(lightcurves: LightCurves, status: np.ndarray, wavelengths_a, gp_ba
               event_window_days=None):
     """GP-interpolated model inputs of the objects whose status is ok: the step training shares with inference.
 
-    ``event_window_days`` (days before, days after), if given, keeps only the points that near each
+    ``event_window_days`` (days before, days after), if given, keeps only the points near each
     object's brightest one (``LightCurves.around_peak``) before the GP is fitted.
     Returns ``(selected (k,) indices, gp_flux (k, T, B) FLUXCAL, span_days (k,), status (n,))``;
     objects whose GP fails get ``error:gp`` and are left out of ``selected``.
