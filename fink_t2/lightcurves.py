@@ -104,9 +104,10 @@ class LightCurves:
         position = np.minimum(first[:, None] + np.arange(self.mask.shape[1]), self.mask.shape[1] - 1)
         take = lambda a: np.take_along_axis(a, position, axis=1)  # noqa: E731
         mask = np.arange(self.mask.shape[1]) < n_kept[:, None]
-        offset = take(self.time_days)[:, 0]
-        last = np.take_along_axis(self.time_days, (first + np.maximum(n_kept, 1) - 1)[:, None], axis=1)[:, 0]
-        return LightCurves(np.where(mask, take(self.time_days) - offset[:, None], 0.0),
+        time_days = take(self.time_days)
+        offset = time_days[:, 0]
+        last = np.take_along_axis(time_days, (np.maximum(n_kept, 1) - 1)[:, None], axis=1)[:, 0]
+        return LightCurves(np.where(mask, time_days - offset[:, None], 0.0),
                            np.where(mask, take(self.flux_fluxcal), 0.0), np.where(mask, take(self.fluxerr_fluxcal), 0.0),
                            np.where(mask, take(self.band), 0).astype(self.band.dtype), mask,
                            self.jd_first + offset, self.jd_first + last)

@@ -68,7 +68,7 @@ def with_expert(general, expert, group: list, n_classes: int):
     to_classes = np.zeros((len(group), n_classes), dtype=np.float32)  # expert output j -> class group[j]
     to_classes[np.arange(len(group)), group] = 1.0
     outside = 1.0 - to_classes.sum(axis=0)
-    inputs = [keras.Input(t.shape[1:], name=t.name) for t in general.inputs]
+    inputs = _inputs_like(general)
     p_general, p_expert = general(inputs), expert(inputs)
     group_mass = keras.ops.sum(p_general * to_classes.sum(axis=0), axis=1, keepdims=True)
     probabilities = p_general * outside + group_mass * keras.ops.matmul(p_expert, to_classes)
@@ -80,6 +80,13 @@ def divided_by(network, class_weights):
     import keras
 
     inverse = (1.0 / np.asarray(class_weights, dtype=np.float32))[None]
-    inputs = [keras.Input(t.shape[1:], name=t.name) for t in network.inputs]
+    inputs = _inputs_like(network)
     unweighted = network(inputs) * inverse
     return keras.Model(inputs, unweighted / keras.ops.sum(unweighted, axis=1, keepdims=True), name=network.name)
+
+
+def _inputs_like(network):
+    """Fresh Keras inputs with the shapes and names of ``network``'s, to wrap it in a new model."""
+    import keras
+
+    return [keras.Input(t.shape[1:], name=t.name) for t in network.inputs]
