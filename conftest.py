@@ -1,18 +1,30 @@
 """Shared test fixtures: one local Spark session per test run, and paths to the real shared data."""
+import importlib.util
 import os
 import sys
 from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
+#: Tests of training, the ONNX export and the Keras engine (fink-gr-noz too) need the train extra.
+TRAIN_EXTRA = ("tensorflow", "keras", "tf_keras", "tf2onnx", "fink_science")
+requires_train_extra = pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in TRAIN_EXTRA),
+    reason="needs the train extra (TensorFlow, Keras, tf2onnx, fink-science): pip install -e '.[train]'")
+
 
 
 def shared_path(relative: str) -> Path:
-    """Path under ../shared/data, or skip the test with the reason when it is absent."""
-    path = SHARED_DATA / relative
+    """Path under the shared data folder (``realdata.shared_data_dir``), or skip with the reason when absent."""
+    from fink_t2.datasets import DataError
+    from fink_t2.realdata import shared_data_dir
+
+    try:
+        path = shared_data_dir() / relative
+    except DataError as error:
+        pytest.skip(f"real data is absent: {error}")
     if not path.exists():
-        pytest.skip(f"real data {path} is absent (it lives in ../shared/data beside the repository)")
+        pytest.skip(f"real data {path} is absent")
     return path
 
 

@@ -2,7 +2,8 @@
 
 - ``fink-t2 bench gp``: george per object vs the batched engine on the same real light curves.
 - ``fink-t2 bench pipeline``: the full UDF path in local Spark on replicated, jittered real
-  alerts (cuts off and on) vs an anchor-style path (george + one model call per object).
+  alerts (cuts off and on) with each model engine (ONNX Runtime, Keras), the cost of each
+  stage, a worker's cold start, and an anchor-style path (george + one model call per object).
 - ``fink-t2 bench stream``: delay from an alert file landing in the streaming stage's input
   folder to its rows being committed in the output.
 
@@ -21,10 +22,11 @@ from threadpoolctl import threadpool_limits
 
 from . import gp
 from .lightcurves import LightCurves
+from .models import ONNX_THREADS_ENV
 from .realdata import HISTORY_FIELDS, alert_histories, alert_lightcurves, bts_windows, shared_data_dir
 
 SINGLE_THREAD_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                            "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
+                                            "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", ONNX_THREADS_ENV)}
 
 
 def pin_single_thread() -> None:
@@ -162,11 +164,11 @@ def _python_worker_peak_rss_mb() -> float:
     return max(peaks)
 
 
-def _run_udf(spark, path, cuts) -> tuple:
+def _run_udf(spark, path, cuts, engine) -> tuple:
     from .spark import add_t2_columns
 
     start = time.perf_counter()
-    counts = add_t2_columns(spark.read.parquet(str(path)), cuts=cuts).groupBy("t2_status").count().collect()
+    counts = add_t2_columns(spark.read.parquet(str(path)), cuts=cuts, engine=engine).groupBy("t2_status").count().collect()
     seconds = time.perf_counter() - start
     total = sum(r["count"] for r in counts)
     classified = sum(r["count"] for r in counts if r["t2_status"] == "ok")
@@ -192,32 +194,104 @@ def anchor_rate(n_alerts: int) -> float:
     return len(selected) / (time.perf_counter() - start)
 
 
-def bench_pipeline(n_alerts: int, anchor_alerts: int = 200) -> dict:
+def stage_costs(path: Path, engines, n_alerts: int = 20_000) -> dict:
+    """Milliseconds per classified alert of each stage of the classify path, run in this process on the
+    first ``n_alerts`` of the bench file (cuts off): reading the Arrow columns into pandas, light curves,
+    cuts, GP, and the model call of each engine."""
+    import pyarrow.parquet as pq
+
+    from .classify import STATUS_OK, gp_inputs
+    from .cuts import SelectionCuts, apply_cuts
+    from .lightcurves import lightcurves_from_alerts
+    from .models import load_model
+
+    columns = ["cjd", "cfid", "cmagpsf", "csigmapsf", "cisdiffpos"]
+    arrow = pq.read_table(path, columns=columns).slice(0, n_alerts)
+    series, seconds = _timed(lambda: [arrow.column(c).to_pandas() for c in columns])
+    costs = {"arrow_to_pandas": seconds}
+    lightcurves, costs["lightcurves"] = _timed(lightcurves_from_alerts, *series)
+    status, costs["cuts"] = _timed(apply_cuts, lightcurves, SelectionCuts.none())
+    model = load_model(engine=engines[0])
+    (selected, gp_flux, span_days, _), costs["gp"] = _timed(
+        gp_inputs, lightcurves, status, model.wavelengths_a, "batched", model.card.get("event_window_days"))
+    for engine in engines:
+        model = load_model(engine=engine)
+        model.predict_proba(gp_flux[:64], span_days[:64])  # warm-up
+        _, costs[f"model_{engine}"] = _timed(model.predict_proba, gp_flux, span_days)
+    n_ok = max(int(np.sum(status == STATUS_OK)), 1)
+    return {stage: 1e3 * seconds / n_ok for stage, seconds in costs.items()}
+
+
+COLD_START_SCRIPT = """
+import resource, sys, time
+start = time.perf_counter()
+import pandas, pyarrow
+from fink_t2.classify import classify_alerts
+from fink_t2.models import load_model
+load_model(engine=sys.argv[1])
+print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def cold_start(engine: str) -> dict:
+    """Seconds and peak RSS (MB) of a fresh Python process that imports the classify path and loads the
+    default model with ``engine``: what a new Spark Python worker pays before its first batch."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", COLD_START_SCRIPT, engine], capture_output=True, text=True,
+                         check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout.split()
+    return {"seconds": float(out[-2]), "peak_rss_mb": float(out[-1])}
+
+
+def bench_pipeline(n_alerts: int, anchor_alerts: int = 200, engines=("onnx", "keras")) -> dict:
+    """The UDF path in local Spark (one core) with each engine, each in a Spark session of its own (fresh
+    Python workers, so that their peak memory is the engine's); then the per-stage costs, the cold start
+    of a worker, and the anchor-style path."""
     from .cuts import SelectionCuts
     from .spark import get_spark
 
-    spark = get_spark("local[1]", app_name="fink-t2-bench")
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
+    out = {"alerts": n_alerts, "engines": {}}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "alerts.parquet"
         replicated_alerts(n_alerts, path)
-        _run_udf(spark, path, SelectionCuts.none())  # warm-up: workers start, model loads
-        results = {}
-        for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", SelectionCuts())):
-            total, classified, seconds = _run_udf(spark, path, cuts)
-            results[name] = dict(alerts=total, classified=classified, seconds=seconds, cores=1,
-                                 alerts_per_s_per_core=total / seconds,
-                                 classified_per_s_per_core=classified / seconds)
-            print(f"{name}: {total} alerts, {classified} classified in {seconds:.1f} s: "
-                  f"{total / seconds:.0f} alerts/s/core, {classified / seconds:.0f} classified/s/core")
-    peak = _python_worker_peak_rss_mb()
-    anchor = anchor_rate(anchor_alerts)
-    out = dict(results["cuts_off"])
-    out.update(anchor_classified_per_s_per_core=anchor, ratio_vs_anchor=out["classified_per_s_per_core"] / anchor,
-               peak_rss_mb=peak, cuts_on=dict(results["cuts_on"], peak_rss_mb=peak))
+        for engine in engines:
+            spark = get_spark("local[1]", app_name=f"fink-t2-bench-{engine}")
+            spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
+            _run_udf(spark, path, SelectionCuts.none(), engine)  # warm-up: workers start, model loads
+            results = {}
+            for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", SelectionCuts())):
+                total, classified, seconds = _run_udf(spark, path, cuts, engine)
+                results[name] = dict(alerts=total, classified=classified, seconds=seconds,
+                                     alerts_per_s_per_core=total / seconds, classified_per_s_per_core=classified / seconds)
+            results["peak_rss_mb"] = _python_worker_peak_rss_mb()
+            spark.stop()
+            results["cold_start"] = cold_start(engine)
+            out["engines"][engine] = results
+            off = results["cuts_off"]
+            print(f"{engine:5s}: cuts off {off['classified']} classified in {off['seconds']:.1f} s: "
+                  f"{off['classified_per_s_per_core']:.0f} classified/s/core; cuts on "
+                  f"{results['cuts_on']['alerts_per_s_per_core']:.0f} alerts/s/core; Python worker peak RSS "
+                  f"{results['peak_rss_mb']:.0f} MB; cold start {results['cold_start']['seconds']:.2f} s, "
+                  f"{results['cold_start']['peak_rss_mb']:.0f} MB")
+        out["stages_ms_per_classified_alert"] = stages = stage_costs(path, engines)
+    for engine in engines:
+        udf_ms = 1e3 / out["engines"][engine]["cuts_off"]["classified_per_s_per_core"]
+        in_process = sum(v for k, v in stages.items() if not k.startswith("model_")) + stages[f"model_{engine}"]
+        stages[f"spark_rest_{engine}"] = udf_ms - in_process
+    print("ms per classified alert: " + ", ".join(f"{k} {v:.3f}" for k, v in stages.items())
+          + " (spark_rest: the UDF's time per alert less the stages measured in-process: Arrow IPC, "
+            "output maps, scheduling)")
+    first, *others = engines
+    for other in others:
+        ratio = (out["engines"][first]["cuts_off"]["classified_per_s_per_core"]
+                 / out["engines"][other]["cuts_off"]["classified_per_s_per_core"])
+        out[f"ratio_{first}_vs_{other}"] = ratio
+        print(f"{first} engine / {other} engine: {ratio:.2f}x classified alerts/s/core")
+    out["anchor_classified_per_s_per_core"] = anchor = anchor_rate(anchor_alerts)
+    out["ratio_vs_anchor"] = out["engines"][first]["cuts_off"]["classified_per_s_per_core"] / anchor
     print(f"anchor (george + one model call per object, {anchor_alerts} alerts): {anchor:.1f} classified/s/core; "
-          f"ratio {out['ratio_vs_anchor']:.1f}x; peak RSS of the Python worker {peak:.0f} MB "
-          f"(driver {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+          f"{first} engine {out['ratio_vs_anchor']:.1f}x")
     return out
 
 
@@ -272,7 +346,7 @@ def run(args) -> int:
         if args.scaling:
             result["scaling"] = bench_gp_scaling()
     elif args.target == "pipeline":
-        result = bench_pipeline(args.alerts)
+        result = bench_pipeline(args.alerts, engines=tuple(args.engines.split(",")))
     else:
         result = bench_stream(args.files, args.trigger)
     if args.json:
@@ -281,10 +355,15 @@ def run(args) -> int:
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("bench", help="benchmarks on real light curves (single core)")
-    parser.add_argument("target", choices=["gp", "pipeline", "stream"])
+    parser = subparsers.add_parser("bench", help="benchmarks on real light curves (single core; needs the "
+                                                 "evaluate extra)")
+    parser.add_argument("target", choices=["gp", "pipeline", "stream"],
+                        help="gp: GP engines; pipeline: the UDF path with each model engine; stream: streaming delay")
     parser.add_argument("--objects", type=int, default=2000, help="light curves for 'gp' (default 2000)")
     parser.add_argument("--alerts", type=int, default=100_000, help="alerts for 'pipeline' (default 100000)")
+    parser.add_argument("--engines", default="onnx,keras",
+                        help="'pipeline': model engines compared, the first against the others (default onnx,keras; "
+                             "keras needs the train extra)")
     parser.add_argument("--files", type=int, default=8, help="alert files for 'stream' (default 8)")
     parser.add_argument("--trigger", type=float, default=1.0, help="'stream': seconds between micro-batches")
     parser.add_argument("--repeats", type=int, default=3,

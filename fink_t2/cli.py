@@ -35,8 +35,8 @@ def require_java():
 def classify_command(args) -> int:
     from fink_t2.alerts_io import check_parquet_alerts, input_format, read_alerts
     from fink_t2.cuts import SelectionCuts
-    from fink_t2.models import read_card, verify_files
-    from fink_t2.spark import add_t2_columns, get_spark
+    from fink_t2.models import check_model
+    from fink_t2.spark import KEPT_SUFFIX, OUTPUT_COLUMNS, add_t2_columns, get_spark
 
     if is_url(args.output):  # hdfs://, s3a://: Spark's own writer and existence check
         output = args.output
@@ -49,9 +49,9 @@ def classify_command(args) -> int:
     # Everything that can be checked without Spark is checked first: input, model, Java.
     if not is_url(args.input) and input_format(args.input) == "parquet":
         check_parquet_alerts(args.input)
-    verify_files(read_card(args.model))  # the workers load it; the driver only checks it
+    check_model(args.model)  # the workers load it; the driver only checks it
     require_java()
-    spark = get_spark(args.master)
+    spark = get_spark(args.master, quiet=not args.verbose)
     if not args.debug:  # the CLI reports a failed job in one line; Spark's own error log repeats it with traces
         spark.sparkContext.setLogLevel("OFF")
     if sys.stderr.isatty():
@@ -59,7 +59,9 @@ def classify_command(args) -> int:
     alerts = read_alerts(spark, args.input if is_url(args.input) else Path(args.input).resolve())
     cuts = SelectionCuts.none() if args.no_cuts else None
     keep = [c for c in ("candid", "objectId") if c in alerts.columns]
-    result = add_t2_columns(alerts, args.model, cuts, args.gp_backend).select(*keep, "t2", "t2_class", "t2_status")
+    if args.keep_existing:
+        keep += [c + KEPT_SUFFIX for c in OUTPUT_COLUMNS if c in alerts.columns]
+    result = add_t2_columns(alerts, args.model, cuts, args.gp_backend, args.keep_existing).select(*keep, *OUTPUT_COLUMNS)
 
     if isinstance(output, Path):
         # Write beside the target, then rename: a failed run leaves no OUTPUT that looks complete.
@@ -87,20 +89,21 @@ def classify_command(args) -> int:
 def stream_command(args) -> int:
     from fink_t2 import stream
     from fink_t2.cuts import SelectionCuts
-    from fink_t2.models import read_card, verify_files
+    from fink_t2.models import check_model
     from fink_t2.spark import get_spark
 
     logging.getLogger("fink_t2").setLevel(logging.INFO)
-    verify_files(read_card(args.model))  # the workers load it; the driver only checks it
+    check_model(args.model)  # the workers load it; the driver only checks it
     require_java()
-    spark = get_spark(args.master, app_name="fink-t2-stream")
     paths = [Path(p).resolve() for p in (args.input, args.output, args.checkpoint)]
     paths[0].mkdir(parents=True, exist_ok=True)
-    try:
-        return stream.run(spark, *paths, trigger_seconds=args.trigger, schema_file=args.schema,
-                          model_name=args.model, cuts=SelectionCuts.none() if args.no_cuts else None)
-    finally:
-        spark.stop()
+    with stream.stop_on_signals() as stopping:  # before the JVM starts: a signal during start-up is kept
+        spark = get_spark(args.master, app_name="fink-t2-stream", quiet=not args.verbose)
+        try:
+            return stream.run(spark, *paths, stopping, trigger_seconds=args.trigger, schema_file=args.schema,
+                              model_name=args.model, cuts=SelectionCuts.none() if args.no_cuts else None)
+        finally:
+            spark.stop()
 
 
 def data_command(args) -> int:
@@ -121,6 +124,16 @@ def train_command(args) -> int:
     return 0
 
 
+def export_command(args) -> int:
+    from fink_t2.models import card_path
+    from fink_t2.onnx_export import export_onnx
+
+    card = export_onnx(card_path(args.model))
+    print(f"fink-t2: {args.model}: {len(card['onnx']['files'])} ONNX graph(s), opset {card['onnx']['opset']}, "
+          f"recorded in {card_path(args.model)}")
+    return 0
+
+
 def evaluate_command(args) -> int:
     import json
 
@@ -137,11 +150,15 @@ def evaluate_command(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from fink_t2 import training
+    from fink_t2.evaluate import DATASETS
     from fink_t2.gp import BACKENDS
-    from fink_t2.models import DEFAULT_MODEL
+    from fink_t2.models import DEFAULT_MODEL, available_models
 
+    models = available_models()
+    model_help = f"model name, one of: {', '.join(models)} (default: {DEFAULT_MODEL})"
     parser = argparse.ArgumentParser(prog="fink-t2", description="Classify ZTF alerts with the t2 transformer.")
     parser.add_argument("--debug", action="store_true", help="show full stack traces on errors")
+    parser.add_argument("--verbose", action="store_true", help="show Spark's warnings and TensorFlow's log lines")
     sub = parser.add_subparsers(dest="command", required=True)
 
     classify = sub.add_parser("classify", help="add t2 class probabilities to alerts (parquet or Avro)")
@@ -150,9 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("output", nargs="?", default=DEFAULT_OUTPUT,
                           help=f"output parquet folder: candid, objectId, t2, t2_class, t2_status (default: {DEFAULT_OUTPUT})")
     classify.add_argument("--master", help="Spark master URL (default: local[*], or spark-submit's)")
-    classify.add_argument("--model", default=DEFAULT_MODEL, help=f"model name (default: {DEFAULT_MODEL})")
-    classify.add_argument("--gp-backend", default="batched", choices=BACKENDS, help="GP engine (default: batched)")
+    classify.add_argument("--model", default=DEFAULT_MODEL, choices=models, metavar="NAME", help=model_help)
+    classify.add_argument("--gp-backend", default="batched", choices=BACKENDS,
+                          help="GP engine: batched (all objects at once) or george (reference, needs the "
+                               "evaluate extra) (default: batched)")
     classify.add_argument("--no-cuts", action="store_true", help="classify every alert with >= 1 g/r point")
+    classify.add_argument("--keep-existing", action="store_true",
+                          help="input columns named t2, t2_class or t2_status (archival Fink data) are written "
+                               "too, as t2_input, t2_class_input, t2_status_input (default: replaced)")
     classify.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
     classify.set_defaults(run=classify_command)
 
@@ -163,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--trigger", type=float, default=10.0, help="seconds between micro-batches (default: 10)")
     stream.add_argument("--schema", help="parquet file whose schema the alerts have (default: the first input file's)")
     stream.add_argument("--master", help="Spark master URL (default: local[*])")
-    stream.add_argument("--model", default=DEFAULT_MODEL, help=f"model name (default: {DEFAULT_MODEL})")
+    stream.add_argument("--model", default=DEFAULT_MODEL, choices=models, metavar="NAME", help=model_help)
     stream.add_argument("--no-cuts", action="store_true", help="classify every alert with >= 1 g/r point")
     stream.set_defaults(run=stream_command)
 
@@ -173,28 +195,34 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--wheel", help="a local copy of the snmachine wheel, for machines without network")
     data.set_defaults(run=data_command)
 
-    train = sub.add_parser("train", help="train a t2 model on ZTF-like PLAsTiCC (+ labelled ZTF) light curves")
+    train = sub.add_parser("train", help="train a t2 model on ZTF-like PLAsTiCC (+ labelled ZTF) light curves "
+                                         "(needs the train extra)")
     train.add_argument("--out", required=True, help="weights folder, e.g. data/models/t2/NAME (card: NAME.json beside it)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help="seed of the draws and of the fits (default: 0)")
     train.add_argument("--ztf-table", help="labelled real ZTF light curves (bts_dev format) to add, cross-validated")
     train.add_argument("--folds", type=int, default=5, help="cross-validation folds over --ztf-table (default: 5)")
-    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--epochs", type=int, default=30, help="epochs of the general network (default: 30)")
     train.add_argument("--ztf-draws", type=int, default=10, help="history draws per real ZTF object (default: 10)")
     train.add_argument("--expert-epochs", type=int, default=training.EXPERT_EPOCHS,
                        help=f"epochs of the real-data expert network, 0 for none (default: {training.EXPERT_EPOCHS})")
-    train.add_argument("--plasticc-dir", help="where `fink-t2 data plasticc` put the files")
+    train.add_argument("--plasticc-dir", help="where `fink-t2 data plasticc` put the files (default: the cache)")
     train.add_argument("--workers", type=int, help="networks fitted at once, one process each (default: CPU cores)")
     train.set_defaults(run=train_command)
 
-    from fink_t2.evaluate import DATASETS
+    export = sub.add_parser("export-onnx", help="write the ONNX graphs of a trained model and record them in its "
+                                                "card (needs the train extra; train does it itself)")
+    export.add_argument("model", choices=models, metavar="NAME", help=f"model name, one of: {', '.join(models)}")
+    export.set_defaults(run=export_command)
 
-    evaluate = sub.add_parser("evaluate", help="metrics JSON and plots of a model on labelled light curves")
-    evaluate.add_argument("--model", default=DEFAULT_MODEL)
-    evaluate.add_argument("--data", required=True, choices=DATASETS)
+    evaluate = sub.add_parser("evaluate", help="metrics JSON and plots of a model on labelled light curves "
+                                               "(needs the evaluate extra)")
+    evaluate.add_argument("--model", default=DEFAULT_MODEL, choices=models, metavar="NAME", help=model_help)
+    evaluate.add_argument("--data", required=True, choices=DATASETS, help=f"data set, one of: {', '.join(DATASETS)}")
     evaluate.add_argument("--days", type=float, help="keep the first D days after the first detection (default: all)")
     evaluate.add_argument("--out", help="output folder (default: evaluation/MODEL-DATA-DAYS)")
     evaluate.add_argument("--record", action="store_true", help="store the headline figures in the model card")
-    evaluate.add_argument("--data-path", help="read the data set from here (bts: a table; plasticc-test: a folder)")
+    evaluate.add_argument("--data-path", help="read the data set from here (bts: a table; plasticc-test: a folder) "
+                                              "(default: the shared data or the PLAsTiCC cache)")
     evaluate.set_defaults(run=evaluate_command)
 
     from fink_t2 import bench
@@ -211,6 +239,8 @@ def main(argv=None) -> int:
         pin_single_thread()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # fink-gr-noz and training: no TensorFlow log lines
     from fink_t2.alerts_io import InputError
     from fink_t2.datasets import DataError
     from fink_t2.models import ModelError

@@ -164,9 +164,9 @@ def summary(result: dict) -> dict:
 
 def record(model_name: str, result: dict):
     """Store ``summary(result)`` in the model card, under ``metrics[DATA, days D|all]``."""
-    from .models import model_dir
+    from .models import card_path
 
-    path = model_dir() / f"{model_name}.json"
+    path = card_path(model_name)
     card = json.loads(path.read_text())
     key = f"{result['data']}, {days_label(result['days'])}"
     card.setdefault("metrics", {})[key] = summary(result)

@@ -175,7 +175,7 @@ def _neg_log_likelihood(points: _Points, log_params):
     # it needs no mask: K^-1 pairs padding with nothing but itself, where dK is zero.
     grad_amp = y_alpha - (var * alpha**2).sum(axis=1) - cov.shape[1] + (var * inv_diag).sum(axis=1)
     grad_lt = (((unit_dkernel2 @ alpha[:, :, None])[:, :, 0] * alpha).sum(axis=1)
-               - 2.0 * np.vecdot(inv_lower.reshape(len(y), -1), unit_dkernel2.reshape(len(y), -1))) * (
+               - 2.0 * np.einsum("ij,ij->i", inv_lower.reshape(len(y), -1), unit_dkernel2.reshape(len(y), -1))) * (
                    0.5 * np.exp(log_params[:, 0]))
     return np.where(ok, nll, np.inf), -0.5 * np.stack([grad_amp, grad_lt], axis=1), alpha
 

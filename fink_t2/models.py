@@ -1,12 +1,17 @@
 """t2 models: model cards, verified loading, input scaling and batched prediction.
 
-A model is named by its card, ``data/models/t2/<name>.json`` (or the folder in
-``$FINK_T2_MODEL_DIR``). The card says where the weights are (a folder next to
-the card, or inside an installed package), their sha256, the class order, the
-band order, the number of time steps, the input scaling and, for models
-trained here, the event window and the class weights the training used. Files are checked
-against the card before loading; a loaded model is cached per process, so a
-Spark Python worker loads it once.
+A model is named by its card, ``<name>.json``, looked up first in ``$FINK_T2_MODEL_DIR``
+(a folder of one's own models, if set), then among the models installed with the
+package (``data/models/t2`` of the source tree, shipped inside the wheel). The card
+says where the weights are (a folder next to the card, or inside an installed package),
+their sha256, the class order, the band order, the number of time steps, the input
+scaling and, for models trained here, the event window, the class weights the
+training used and the exported ONNX graphs. Files are checked against the card before
+loading; a loaded model is cached per process, so a Spark Python worker loads it once.
+
+Two engines run a model: ``onnx`` (ONNX Runtime, the default wherever the card has
+ONNX graphs; no TensorFlow) and ``keras`` (Keras 3 on the weight files, or tf_keras for
+the published Fink SavedModel; needs the ``train`` extra).
 """
 import hashlib
 import importlib.resources
@@ -15,50 +20,66 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
 DEFAULT_MODEL = "t2-ztf-gr-v3"
+ENGINES = ("onnx", "keras")
 #: Objects per forward pass: bounds memory (attention is n x 100 x 100 per head); the cost
 #: per object does not depend on it.
 PREDICT_CHUNK = 1024
+#: ONNX Runtime intra-op threads per session; Spark already runs one Python worker per core.
+ONNX_THREADS_ENV = "FINK_T2_ONNX_THREADS"
+TRAIN_EXTRA = "pip install 'fink-t2[train]'"
 
 
 class ModelError(RuntimeError):
     """A model cannot be found, verified or loaded; the message says what to fix."""
 
 
-def model_dir() -> Path:
-    """Folder holding the model cards."""
+def bundled_model_dir() -> Path:
+    """The model cards installed with the package: inside it (wheel), or ``data/models/t2`` of a checkout."""
+    installed = Path(str(importlib.resources.files("fink_t2"))) / "model_files" / "t2"
+    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "data" / "models" / "t2"
+
+
+def model_dirs() -> list:
+    """Folders searched for model cards, in order: ``$FINK_T2_MODEL_DIR`` if set, then the bundled models."""
     env = os.environ.get("FINK_T2_MODEL_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "data" / "models" / "t2"
+    return ([Path(env)] if env else []) + [bundled_model_dir()]
 
 
 def available_models():
     """Names of the models whose cards are installed."""
-    return sorted(p.stem for p in model_dir().glob("*.json"))
+    return sorted({p.stem for folder in model_dirs() for p in folder.glob("*.json")})
+
+
+def card_path(name: str) -> Path:
+    """Path of the model card of ``name`` (the first found in ``model_dirs()``)."""
+    for folder in model_dirs():
+        if (folder / f"{name}.json").is_file():
+            return folder / f"{name}.json"
+    raise ModelError(f"no model card {name}.json in {', '.join(map(str, model_dirs()))} "
+                     f"(available models: {', '.join(available_models()) or 'none'})")
 
 
 def read_card(name: str) -> dict:
     """The model card of ``name`` as a dict."""
-    path = model_dir() / f"{name}.json"
-    if not path.is_file():
-        raise ModelError(f"no model card {path} (available models: {', '.join(available_models()) or 'none'})")
-    with open(path) as f:
+    with open(card_path(name)) as f:
         return json.load(f)
 
 
-def _weights_path(card: dict) -> Path:
+def _weights_path(card: dict, card_folder: Path) -> Path:
     source = card["source"]
     if "package" in source:
         package = source["package"]
         module = package.replace("-", "_")
         if importlib.util.find_spec(module) is None:
             raise ModelError(f"model '{card['id']}' ships in the Python package '{package}', which is not "
-                             f"installed: pip install {package}")
+                             f"installed: {TRAIN_EXTRA} (or pip install {package})")
         return Path(str(importlib.resources.files(module))) / source["path"]
-    return model_dir() / source["path"]
+    return card_folder / source["path"]
 
 
 def file_sha256(path: Path) -> str:
@@ -66,9 +87,9 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def verify_files(card: dict) -> Path:
+def verify_files(card: dict, card_folder: Path) -> Path:
     """Check every weight file against the card's sha256; return the weights folder."""
-    root = _weights_path(card)
+    root = _weights_path(card, card_folder)
     for relative, expected in card["source"]["sha256"].items():
         path = root / relative
         if not path.is_file():
@@ -78,6 +99,13 @@ def verify_files(card: dict) -> Path:
             raise ModelError(f"model '{card['id']}': file {path} has sha256 {digest}, the model card expects "
                              f"{expected}; the file is corrupted or from another version: reinstall it")
     return root
+
+
+def check_model(name: str):
+    """The card of model ``name`` and its weights folder, every file checked against the card."""
+    path = card_path(name)
+    card = read_card(name)
+    return card, verify_files(card, path.parent)
 
 
 def peak_normalized(gp_flux: np.ndarray) -> np.ndarray:
@@ -158,10 +186,11 @@ def network_inputs(gp_flux: np.ndarray, span_days: Optional[np.ndarray], card: d
 
 @dataclass
 class T2Model:
-    """A loaded t2 model and its card."""
+    """A loaded t2 model: its card, the engine running it, and ``run(inputs) -> (n, n_classes)``."""
 
     card: dict
-    network: object
+    engine: str
+    run: Callable
 
     @property
     def classes(self):
@@ -181,50 +210,66 @@ class T2Model:
         if n == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         inputs = network_inputs(gp_flux, span_days, self.card)
-        chunks = ([part[i:i + PREDICT_CHUNK] for part in inputs] for i in range(0, n, PREDICT_CHUNK))
-        out = [np.asarray(self.network(chunk if len(chunk) > 1 else chunk[0], training=False)) for chunk in chunks]
+        out = [self.run([part[i:i + PREDICT_CHUNK] for part in inputs]) for i in range(0, n, PREDICT_CHUNK)]
         return np.concatenate(out).astype(np.float32)
 
 
 _LOADED: Dict[tuple, T2Model] = {}
 
 
-def _load_network(card: dict, root: Path, weights: Optional[str]):
+def onnx_file(card: dict, weights: Optional[str] = None) -> Optional[str]:
+    """The ONNX graph exported from weight file ``weights`` (default: the card's), or None."""
+    return card.get("onnx", {}).get("files", {}).get(weights or card.get("weights"))
+
+
+def _onnx_runner(path: Path, threads: Optional[int]):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or int(os.environ.get(ONNX_THREADS_ENV, "1"))
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    return lambda inputs: session.run(None, dict(zip(names, inputs)))[0]
+
+
+def _keras_runner(card: dict, root: Path, weights: Optional[str]):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if card["format"] == "tf_keras_savedmodel":
-        # The published SavedModel predates Keras 3: only the tf_keras loader reads it.
-        import tf_keras
+    try:
+        if card["format"] == "tf_keras_savedmodel":
+            # The published SavedModel predates Keras 3: only the tf_keras loader reads it.
+            import tf_keras
 
-        return tf_keras.models.load_model(str(root), compile=False)
-    if card["format"] == "keras3_weights":
-        from .t2net import build_network, divided_by, with_expert
+            network = tf_keras.models.load_model(str(root), compile=False)
+        else:
+            from .t2net import load_network
 
-        weights = weights or card["weights"]
-
-        def network(classes, filename, name):
-            built = build_network(card["n_times"], n_input_channels(card), len(classes),
-                                  len(card.get("aux_inputs", [])), name=name, **card["architecture"])
-            built.load_weights(str(root / filename))
-            class_weights = card.get("class_weights", {}).get(filename)
-            return built if class_weights is None else divided_by(built, class_weights)
-
-        general = network(card["classes"], weights, "t2")
-        if "expert" not in card:
-            return general
-        classes = card["expert"]["classes"]
-        expert = network(classes, card["expert"]["weights_prefix"] + weights, "t2_expert")
-        return with_expert(general, expert, [card["classes"].index(c) for c in classes], len(card["classes"]))
-    raise ModelError(f"model '{card['id']}': unknown format {card['format']!r}")
+            network = load_network(card, root, weights or card["weights"])
+    except ImportError as error:
+        raise ModelError(f"model '{card['id']}' with the keras engine needs TensorFlow and Keras "
+                         f"({error.name} is missing): {TRAIN_EXTRA}") from None
+    return lambda inputs: np.asarray(network(inputs if len(inputs) > 1 else inputs[0], training=False))
 
 
-def load_model(name: Optional[str] = None, weights: Optional[str] = None) -> T2Model:
+def load_model(name: Optional[str] = None, weights: Optional[str] = None, engine: Optional[str] = None,
+               threads: Optional[int] = None) -> T2Model:
     """The model ``name`` (default ``DEFAULT_MODEL``), verified and loaded once per process.
 
     ``weights`` picks another weight file of the card (a cross-validation fold model).
+    ``engine``: ``onnx`` (default where the card has the graph) or ``keras``.
+    ``threads``: ONNX Runtime intra-op threads (default ``$FINK_T2_ONNX_THREADS`` or 1).
     """
     name = name or DEFAULT_MODEL
-    if (name, weights) not in _LOADED:
-        card = read_card(name)
-        root = verify_files(card)
-        _LOADED[name, weights] = T2Model(card, _load_network(card, root, weights))
-    return _LOADED[name, weights]
+    key = (name, weights, engine, threads)
+    if key not in _LOADED:
+        card, root = check_model(name)
+        graph = onnx_file(card, weights)
+        chosen = engine or ("onnx" if graph else "keras")
+        if chosen not in ENGINES:
+            raise ModelError(f"unknown engine {chosen!r}; choose one of {ENGINES}")
+        if chosen == "onnx" and graph is None:
+            raise ModelError(f"model '{name}' has no ONNX graph for {weights or card.get('weights', 'its weights')}: "
+                             f"use the keras engine ({TRAIN_EXTRA}), or export it with fink-t2 export-onnx {name}")
+        run = _onnx_runner(root / graph, threads) if chosen == "onnx" else _keras_runner(card, root, weights)
+        _LOADED[key] = T2Model(card, chosen, run)
+    return _LOADED[key]

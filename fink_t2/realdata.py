@@ -1,7 +1,8 @@
-"""Real light-curve sets from the shared data, for tests and benchmarks.
+"""Real light-curve sets from the shared data, for tests, benchmarks and evaluation.
 
-``$FINK_T2_SHARED_DATA`` (default ``../shared/data``) holds the real ZTF alerts
-and the BTS light curves (see its README).
+The shared data folder (real ZTF alerts, BTS light curves; see its README) is
+``$FINK_T2_SHARED_DATA`` if set, else ``shared/data`` beside the repository
+(``../shared/data`` from its root), wherever the command runs from.
 """
 import os
 from pathlib import Path
@@ -10,14 +11,25 @@ import numpy as np
 import pandas as pd
 
 from .alerts_io import HISTORY_COLUMNS
-from .datasets import POINT_COLUMNS, mag_table_points
+from .datasets import POINT_COLUMNS, DataError, mag_table_points
 from .lightcurves import LightCurves, lightcurves_from_alerts, lightcurves_from_points
 
 HISTORY_FIELDS = tuple(HISTORY_COLUMNS.values())
 
 
+SHARED_DATA_ENV = "FINK_T2_SHARED_DATA"
+#: ``../shared/data`` next to the repository root (meaningful in a source checkout).
+REPOSITORY_SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
 def shared_data_dir() -> Path:
-    return Path(os.environ.get("FINK_T2_SHARED_DATA", Path.cwd().parent / "shared" / "data"))
+    """The shared data folder; a ``DataError`` naming both places where it is absent."""
+    env = os.environ.get(SHARED_DATA_ENV)
+    path = Path(env) if env else REPOSITORY_SHARED_DATA
+    if not path.is_dir():
+        raise DataError(f"no shared data folder {path}: set ${SHARED_DATA_ENV} to it, or place it at "
+                        f"{REPOSITORY_SHARED_DATA} (../shared/data next to the repository)")
+    return path
 
 
 def alert_histories(path) -> dict:

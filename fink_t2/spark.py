@@ -8,8 +8,11 @@ Output columns (one value per input row, never a dropped row):
 """
 import logging
 import os
+import signal
 import sys
+import threading
 from dataclasses import replace
+from pathlib import Path
 from typing import Optional
 
 import pandas as pd
@@ -22,6 +25,10 @@ from .models import load_model
 log = logging.getLogger(__name__)
 
 OUTPUT_COLUMNS = ("t2", "t2_class", "t2_status")
+#: Suffix of input columns that share a name with an output column, where they are kept (archival Fink data).
+KEPT_SUFFIX = "_input"
+#: log4j2 configuration of a quiet driver: errors only (Spark's default prints WARN lines at every start).
+QUIET_LOG4J = Path(__file__).resolve().parent / "data" / "log4j2-quiet.properties"
 
 
 def output_schema():
@@ -34,14 +41,15 @@ def output_schema():
     ])
 
 
-def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = None, gp_backend: str = "batched"):
+def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = None, gp_backend: str = "batched",
+           engine: Optional[str] = None):
     """A pandas UDF classifying alerts; returns a struct (``t2``, ``t2_class``, ``t2_status``).
 
     Arguments, in order: ``cjd, cfid, cmagpsf, csigmapsf, cisdiffpos`` (history
     arrays), ``jdstarthist`` (double), ``roid`` (int), ``cdsxmatch`` (string).
     A context column may be a null literal when ``cuts`` disables the cut that
     uses it. The model is loaded once per Python worker and called once per
-    Arrow batch.
+    Arrow batch, by ``engine`` (``models.load_model``; default ONNX Runtime).
     """
     from pyspark.sql.functions import pandas_udf
 
@@ -50,7 +58,7 @@ def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = Non
     @pandas_udf(output_schema())
     def t2(cjd: pd.Series, cfid: pd.Series, cmagpsf: pd.Series, csigmapsf: pd.Series, cisdiffpos: pd.Series,
            jdstarthist: pd.Series, roid: pd.Series, cdsxmatch: pd.Series) -> pd.DataFrame:
-        model = load_model(model_name)
+        model = load_model(model_name, engine=engine)
         probabilities, status = classify_alerts(
             cjd, cfid, cmagpsf, csigmapsf, cisdiffpos,
             jdstarthist=pd.to_numeric(jdstarthist, errors="coerce").to_numpy(float),
@@ -131,27 +139,43 @@ def context_columns(df, cuts: SelectionCuts):
 
 
 def add_t2_columns(df, model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = None,
-                   gp_backend: str = "batched"):
+                   gp_backend: str = "batched", keep_existing: bool = False, engine: Optional[str] = None):
     """``df`` with the columns ``t2``, ``t2_class`` and ``t2_status`` appended.
 
     ``df`` holds ZTF alerts as Fink stores them: Fink's history columns
     (``cjd``, ``cfid``, ``cmagpsf``, ``csigmapsf``, optionally ``cisdiffpos``) or
     the raw ``candidate`` and ``prv_candidates``. A selection cut whose column
     (``candidate.jdstarthist``, ``roid``, ``cdsxmatch``) is absent is skipped with a warning.
+    Input columns named like an output column (Fink's science parquet of 2023-2025 carries the
+    previous module's ``t2``) are replaced, with a warning, or kept as ``<name>_input`` with
+    ``keep_existing``.
     """
     from pyspark.sql import functions as F
 
+    existing = [c for c in OUTPUT_COLUMNS if c in df.columns]
+    if existing:
+        log.warning("t2: input column(s) %s %s by this module's output", ", ".join(existing),
+                    f"kept as {', '.join(c + KEPT_SUFFIX for c in existing)} and replaced" if keep_existing
+                    else "replaced")
+        df = (df.withColumnsRenamed({c: c + KEPT_SUFFIX for c in existing}) if keep_existing
+              else df.drop(*existing))
     history = history_columns(df)
     context, cuts = context_columns(df, SelectionCuts() if cuts is None else cuts)
-    udf = t2_udf(model_name, cuts, gp_backend)
+    udf = t2_udf(model_name, cuts, gp_backend, engine)
     packed = "_t2_result"
     df = df.withColumn(packed, udf(*history.values(), *context.values()))
     return df.select(*[c for c in df.columns if c != packed], *[F.col(f"{packed}.{c}").alias(c) for c in OUTPUT_COLUMNS])
 
 
-def get_spark(master: Optional[str] = None, app_name: str = "fink-t2"):
+def get_spark(master: Optional[str] = None, app_name: str = "fink-t2", quiet: bool = True):
     """A Spark session; ``local[*]`` unless ``master`` is given or one is already configured
-    (as under ``spark-submit``). Python workers use this interpreter."""
+    (as under ``spark-submit``). Python workers use this interpreter.
+
+    Where this process starts the JVM (not under ``spark-submit``), the JVM starts with SIGTERM
+    ignored, so that a SIGTERM sent to the whole process group (systemd, Kubernetes, ``timeout``)
+    reaches only Python, which stops cleanly; the JVM exits with its Python parent. ``quiet``: the
+    driver logs errors only (no WARN lines at start).
+    """
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -160,9 +184,17 @@ def get_spark(master: Optional[str] = None, app_name: str = "fink-t2"):
         builder = builder.master(master)
     elif "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit, which sets the master
         builder = builder.master("local[*]")
-    spark = (builder.config("spark.ui.showConsoleProgress", "false")
-             .config("spark.sql.session.timeZone", "UTC")
-             .getOrCreate())
+    if quiet:
+        builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={QUIET_LOG4J.as_uri()}")
+    builder = builder.config("spark.ui.showConsoleProgress", "false").config("spark.sql.session.timeZone", "UTC")
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        return builder.getOrCreate()
+    # An ignored signal stays ignored across exec, and the JVM then installs no SIGTERM handler of its own.
+    handler = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        spark = builder.getOrCreate()
+    finally:
+        signal.signal(signal.SIGTERM, handler)
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 

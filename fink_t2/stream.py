@@ -14,6 +14,7 @@ name starting with ``.`` or ``_``, then rename), as with any Spark file source.
 import logging
 import signal
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -93,27 +94,35 @@ def start(spark, input_dir, output_dir, checkpoint_dir, trigger_seconds: float =
             .trigger(processingTime=f"{trigger_seconds} seconds").queryName("fink_t2").start())
 
 
-def run(spark, input_dir, output_dir, checkpoint_dir, trigger_seconds: float = 10.0, schema_file=None,
-        model_name=None, cuts: Optional[SelectionCuts] = None) -> int:
-    """Run until SIGINT or SIGTERM, then stop cleanly (the running micro-batch is abandoned and redone
-    on restart). Returns 0 on a clean stop."""
-    stopping = []
-    previous = {sig: signal.signal(sig, lambda *_: stopping.append(True)) for sig in (signal.SIGINT, signal.SIGTERM)}
+@contextmanager
+def stop_on_signals():
+    """Within the block, SIGINT and SIGTERM only set a flag: yields a function telling whether one came.
+
+    Enter it before the Spark session starts, so that a signal during start-up is not lost."""
+    received = []
+    previous = {sig: signal.signal(sig, lambda *_: received.append(sig)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        schema = alert_schema(spark, Path(input_dir), schema_file, stop=lambda: bool(stopping))
-        if schema is None:
-            return 0
-        query = start(spark, input_dir, output_dir, checkpoint_dir, trigger_seconds, schema, model_name, cuts)
-        log.info("streaming %s -> %s (checkpoint %s), trigger %g s", input_dir, output_dir, checkpoint_dir,
-                    trigger_seconds)
-        while query.isActive and not stopping:
-            query.awaitTermination(0.5)
-        if query.isActive:
-            query.stop()
-            log.info("stopped")
-        elif query.exception() is not None:
-            raise RuntimeError(f"streaming query failed: {query.exception().desc}")
-        return 0
+        yield lambda: bool(received)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def run(spark, input_dir, output_dir, checkpoint_dir, stopping, trigger_seconds: float = 10.0, schema_file=None,
+        model_name=None, cuts: Optional[SelectionCuts] = None) -> int:
+    """Run until ``stopping()`` (see ``stop_on_signals``) turns true, then stop cleanly (the running
+    micro-batch is abandoned and redone on restart). Returns 0 on a clean stop."""
+    schema = alert_schema(spark, Path(input_dir), schema_file, stop=stopping)
+    if schema is None:
+        return 0
+    query = start(spark, input_dir, output_dir, checkpoint_dir, trigger_seconds, schema, model_name, cuts)
+    log.info("streaming %s -> %s (checkpoint %s), trigger %g s", input_dir, output_dir, checkpoint_dir,
+             trigger_seconds)
+    while query.isActive and not stopping():
+        query.awaitTermination(0.5)
+    if query.isActive:
+        query.stop()
+        log.info("stopped")
+    elif query.exception() is not None:
+        raise RuntimeError(f"streaming query failed: {query.exception().desc}")
+    return 0

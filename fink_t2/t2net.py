@@ -20,9 +20,15 @@ A network fitted with class weights w_c learns p(c | x) w_c / sum_k p(k | x) w_k
 ``divided_by`` undoes that at inference, so probabilities follow the training frequencies.
 
 Only weights are saved; the architecture is rebuilt from the hyper-parameters
-stored in the model card, so no custom-object deserialisation is needed.
+stored in the model card, so no custom-object deserialisation is needed. This module
+is for training and for the Keras engine (the ``train`` extra); inference runs the
+exported ONNX graph (``onnx_export``) without Keras.
 """
+from pathlib import Path
+
+import keras
 import numpy as np
+from keras import layers
 
 ARCHITECTURE_DEFAULTS = {"d_model": 32, "heads": 4, "feed_forward": 64, "blocks": 1, "dropout": 0.1}
 
@@ -35,16 +41,21 @@ def positional_encoding(n_times: int, d_model: int) -> np.ndarray:
     return np.where(np.arange(d_model) % 2 == 0, np.sin(angle), np.cos(angle)).astype(np.float32)
 
 
+class PositionalEncoding(layers.Layer):
+    """Adds ``positional_encoding`` to its input (n, T, d): a constant built inside the layer's call,
+    so that an exported graph holds it as a constant, not as an extra input."""
+
+    def call(self, x):
+        return x + keras.ops.convert_to_tensor(positional_encoding(x.shape[1], x.shape[2]))[None]
+
+
 def build_network(n_times: int, n_channels: int, n_classes: int, n_aux: int, d_model=32, heads=4, feed_forward=64,
                   blocks=1, dropout=0.1, name="t2"):
     """An uncompiled Keras model with inputs ``[flux (n, n_times, n_channels), aux (n, n_aux)]``."""
-    import keras
-    from keras import layers
-
     flux = keras.Input((n_times, n_channels), name="flux")
     aux = keras.Input((n_aux,), name="aux")
     x = layers.Conv1D(d_model, kernel_size=1, name="embedding")(flux)
-    x = x + keras.ops.convert_to_tensor(positional_encoding(n_times, d_model))[None]
+    x = PositionalEncoding(name="positional_encoding")(x)
     for i in range(blocks):
         attention = layers.MultiHeadAttention(heads, key_dim=d_model // heads, dropout=dropout, name=f"attention_{i}")(x, x)
         x = layers.LayerNormalization(epsilon=1e-6, name=f"norm_attention_{i}")(x + layers.Dropout(dropout)(attention))
@@ -63,8 +74,6 @@ def with_expert(general, expert, group: list, n_classes: int):
 
     ``group``: the general network's class indices that the expert's outputs stand for, in its order.
     """
-    import keras
-
     to_classes = np.zeros((len(group), n_classes), dtype=np.float32)  # expert output j -> class group[j]
     to_classes[np.arange(len(group)), group] = 1.0
     outside = 1.0 - to_classes.sum(axis=0)
@@ -77,8 +86,6 @@ def with_expert(general, expert, group: list, n_classes: int):
 
 def divided_by(network, class_weights):
     """One Keras model: ``network``'s probabilities divided by ``class_weights`` (n_classes,), renormalised."""
-    import keras
-
     inverse = (1.0 / np.asarray(class_weights, dtype=np.float32))[None]
     inputs = _inputs_like(network)
     unweighted = network(inputs) * inverse
@@ -87,6 +94,25 @@ def divided_by(network, class_weights):
 
 def _inputs_like(network):
     """Fresh Keras inputs with the shapes and names of ``network``'s, to wrap it in a new model."""
-    import keras
-
     return [keras.Input(t.shape[1:], name=t.name) for t in network.inputs]
+
+
+def load_network(card: dict, root, weights: str):
+    """The Keras model of a ``keras3_weights`` card from weight file ``weights`` in folder ``root``: the
+    general network, its class weights divided out, with the expert (same weight file name plus the card's
+    ``expert.weights_prefix``) where the card has one."""
+    from .models import n_input_channels
+
+    def network(classes, filename, name):
+        built = build_network(card["n_times"], n_input_channels(card), len(classes), len(card.get("aux_inputs", [])),
+                              name=name, **card["architecture"])
+        built.load_weights(str(Path(root) / filename))
+        class_weights = card.get("class_weights", {}).get(filename)
+        return built if class_weights is None else divided_by(built, class_weights)
+
+    general = network(card["classes"], weights, "t2")
+    if "expert" not in card:
+        return general
+    classes = card["expert"]["classes"]
+    expert = network(classes, card["expert"]["weights_prefix"] + weights, "t2_expert")
+    return with_expert(general, expert, [card["classes"].index(c) for c in classes], len(card["classes"]))

@@ -9,6 +9,7 @@ import pytest
 from conftest import shared_path
 from fink_t2.bench import SINGLE_THREAD_ENV
 from fink_t2.cli import SAMPLE_ALERTS, main
+from fink_t2.models import DEFAULT_MODEL
 
 
 def test_classify_shared_parquet(spark, tmp_path, capsys):
@@ -20,6 +21,34 @@ def test_classify_shared_parquet(spark, tmp_path, capsys):
     summary = capsys.readouterr().out
     assert f"124 alerts in, {(result.t2_status == 'ok').sum()} classified" in summary
     assert not any(p.name.endswith(".incomplete") for p in tmp_path.iterdir())
+
+
+def test_archival_t2_columns_are_replaced_or_kept(spark, tmp_path, caplog):
+    """Fink's science parquet of 2023-2025 carries the previous module's t2 (a struct of 14 zeros)."""
+    from pyspark.sql import functions as F
+
+    classes = ["AGN", "EB", "KN", "M-dwarf", "Mira", "RRL", "SLSN-I", "SNII", "SNIa", "SNIa-91bg", "SNIax", "SNIbc",
+               "TDE", "mu-Lens-Single"]
+    archival = tmp_path / "archival.parquet"
+    (spark.read.parquet(str(shared_path("ztf_alerts/parquet")))
+     .withColumn("t2", F.struct(*[F.lit(0.0).cast("float").alias(c) for c in classes]))
+     .withColumn("t2_class", F.lit("old")).write.parquet(str(archival)))
+
+    out = tmp_path / "out.parquet"
+    with caplog.at_level("WARNING", logger="fink_t2"):
+        assert main(["classify", str(archival), str(out)]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "input column" in r.getMessage()]
+    assert len(warnings) == 1 and "t2, t2_class replaced" in warnings[0], warnings
+    result = pd.read_parquet(out)
+    assert list(result.columns) == ["candid", "objectId", "t2", "t2_class", "t2_status"] and len(result) == 124
+    ok = result[result.t2_status == "ok"]
+    assert len(ok) > 0 and all(abs(sum(p for _, p in m) - 1) < 1e-4 for m in ok.t2) and "old" not in set(result.t2_class)
+
+    kept = tmp_path / "kept.parquet"
+    assert main(["classify", str(archival), str(kept), "--keep-existing"]) == 0
+    result = pd.read_parquet(kept)
+    assert list(result.columns) == ["candid", "objectId", "t2_input", "t2_class_input", "t2", "t2_class", "t2_status"]
+    assert set(result.t2_class_input) == {"old"} and result.t2_input.iloc[0]["SNIa"] == 0.0
 
 
 def test_existing_output_needs_overwrite(spark, tmp_path, capsys):
@@ -86,8 +115,10 @@ def test_debug_shows_the_stack_trace(tmp_path):
 
 
 def test_missing_java_and_unknown_model_say_what_to_do(tmp_path, capsys, monkeypatch):
-    assert main(["classify", str(SAMPLE_ALERTS), str(tmp_path / "o1"), "--model", "no-such-model"]) == 1
-    assert "no model card" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["classify", str(SAMPLE_ALERTS), str(tmp_path / "o1"), "--model", "no-such-model"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "invalid choice: 'no-such-model'" in err and DEFAULT_MODEL in err
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("JAVA_HOME", raising=False)
     assert main(["classify", str(SAMPLE_ALERTS), str(tmp_path / "o2")]) == 1

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from conftest import requires_train_extra, shared_path
 from fink_t2.evaluate import evaluate, metrics
 
 
@@ -31,6 +31,7 @@ def test_metrics_by_hand():
     assert sum(map(sum, confusion["counts"])) == 5
 
 
+@requires_train_extra
 def test_evaluate_writes_metrics_and_plots(tmp_path):
     path = shared_path("bts_dev/bts_dev_lightcurves.parquet")
     result = evaluate("fink-gr-noz", "bts", days=10, out=tmp_path, path=path)

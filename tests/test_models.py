@@ -5,12 +5,13 @@ import shutil
 import numpy as np
 import pytest
 
+from conftest import requires_train_extra
 from fink_t2 import models
 
 FINK_MODEL = "fink-gr-noz"
 
 
-@pytest.mark.parametrize("name", [models.DEFAULT_MODEL, FINK_MODEL])
+@pytest.mark.parametrize("name", [models.DEFAULT_MODEL, pytest.param(FINK_MODEL, marks=requires_train_extra)])
 def test_card_matches_the_loaded_network(name):
     model = models.load_model(name)
     assert model.card["id"] == name
@@ -62,6 +63,7 @@ def test_time_channel_by_hand():
     np.testing.assert_allclose(x[0, [0, 1, 50, 99], 2], [0.0, 0.01, 0.5, 0.99], rtol=1e-6)
 
 
+@requires_train_extra
 def test_expert_shares_out_the_general_group_mass_by_hand():
     """with_expert against the formula in NumPy, on two random untrained networks."""
     from fink_t2.t2net import build_network, with_expert
@@ -89,29 +91,32 @@ def test_per_object_robust_scaling_by_hand():
     np.testing.assert_allclose(scaled[0, :, 1], 0.0)
 
 
-def _card_copy(tmp_path, monkeypatch, edit):
-    card = models.read_card(FINK_MODEL)
+def _card_copy(tmp_path, monkeypatch, edit, name=models.DEFAULT_MODEL):
+    """A copy of a card, named ``broken``, in a folder of one's own models; its weights stay where they are."""
+    card = models.read_card(name)
+    if "package" not in card["source"]:
+        card["source"]["path"] = str(models.card_path(name).parent / card["source"]["path"])
     edit(card)
     (tmp_path / "broken.json").write_text(json.dumps(card))
     monkeypatch.setenv("FINK_T2_MODEL_DIR", str(tmp_path))
 
 
 def test_sha256_mismatch_is_a_clear_error(tmp_path, monkeypatch):
-    _card_copy(tmp_path, monkeypatch, lambda c: c["source"]["sha256"].update({"saved_model.pb": "0" * 64}))
-    with pytest.raises(models.ModelError, match="saved_model.pb has sha256 .* model card expects 0000"):
+    _card_copy(tmp_path, monkeypatch, lambda c: c["source"]["sha256"].update({"model.onnx": "0" * 64}))
+    with pytest.raises(models.ModelError, match="model.onnx has sha256 .* model card expects 0000"):
         models.load_model("broken")
 
 
 def test_missing_package_says_what_to_install(tmp_path, monkeypatch):
-    _card_copy(tmp_path, monkeypatch, lambda c: c["source"].update(package="fink-science-absent"))
-    with pytest.raises(models.ModelError, match="pip install fink-science-absent"):
+    _card_copy(tmp_path, monkeypatch, lambda c: c["source"].update(package="fink-science-absent"), FINK_MODEL)
+    with pytest.raises(models.ModelError, match=r"pip install 'fink-t2\[train\]' \(or pip install fink-science-absent\)"):
         models.load_model("broken")
 
 
 def test_corrupted_trained_weights_are_refused(tmp_path, monkeypatch):
-    card = models.read_card(models.DEFAULT_MODEL)
+    card, root = models.check_model(models.DEFAULT_MODEL)
     weights = tmp_path / card["source"]["path"]
-    shutil.copytree(models.verify_files(card), weights)
+    shutil.copytree(root, weights)
     data = bytearray((weights / "model.weights.h5").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (weights / "model.weights.h5").write_bytes(bytes(data))
@@ -122,19 +127,20 @@ def test_corrupted_trained_weights_are_refused(tmp_path, monkeypatch):
 
 
 def test_missing_weight_file_and_unknown_model(tmp_path, monkeypatch):
-    card = models.read_card(FINK_MODEL)
+    card, root = models.check_model(models.DEFAULT_MODEL)
     weights = tmp_path / "weights"
-    shutil.copytree(models.verify_files(card), weights)
-    (weights / "variables" / "variables.index").unlink()
+    shutil.copytree(root, weights)
+    (weights / "fold3.onnx").unlink()
     card["source"] = {"path": "weights", "sha256": card["source"]["sha256"]}
     (tmp_path / "local.json").write_text(json.dumps(card))
     monkeypatch.setenv("FINK_T2_MODEL_DIR", str(tmp_path))
-    with pytest.raises(models.ModelError, match="variables.index is missing"):
+    with pytest.raises(models.ModelError, match="fold3.onnx is missing"):
         models.load_model("local")
-    with pytest.raises(models.ModelError, match="no model card .*nope.json"):
+    with pytest.raises(models.ModelError, match="no model card nope.json"):
         models.load_model("nope")
 
 
+@requires_train_extra
 def test_dividing_out_class_weights_by_hand():
     """divided_by against p_c / w_c renormalised in NumPy."""
     from fink_t2.t2net import build_network, divided_by
@@ -148,6 +154,7 @@ def test_dividing_out_class_weights_by_hand():
     np.testing.assert_allclose(np.asarray(divided_by(network, weights)(inputs)), expected, rtol=1e-5)
 
 
+@requires_train_extra
 def test_dividing_out_class_weights_restores_training_frequencies():
     """A network fitted with class weights on uninformative inputs learns the weighted frequencies;
     dividing the weights out gives back the true ones (80% / 20%)."""

@@ -28,7 +28,9 @@ def _wait(condition, what, proc_log):
         time.sleep(0.2)
 
 
-def test_exactly_once_across_sigkill(spark, tmp_path):
+def test_exactly_once_across_sigkill_and_process_group_sigterm(spark, tmp_path):
+    """Killed mid-batch (SIGKILL), then stopped mid-batch by a SIGTERM to its whole process group (what
+    systemd, Kubernetes and ``timeout`` send: the JVM gets it too), then restarted: every alert exactly once."""
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("Java is missing: Spark cannot start")
     table = pq.read_table(shared_path("ztf_alerts/parquet"))
@@ -46,7 +48,10 @@ def test_exactly_once_across_sigkill(spark, tmp_path):
     def launch():
         command = [sys.executable, "-m", "fink_t2.cli", "stream", "--input", str(inbox), "--output", str(out),
                    "--checkpoint", str(checkpoint), "--trigger", "1", "--master", "local[1]"]
-        return subprocess.Popen(command, stdout=log.open("a"), stderr=subprocess.STDOUT)
+        return subprocess.Popen(command, stdout=log.open("a"), stderr=subprocess.STDOUT, start_new_session=True)
+
+    def running_batch(done):
+        return lambda: _committed(checkpoint, "offsets") - _committed(checkpoint, "commits") - done
 
     proc = launch()
     try:
@@ -57,12 +62,22 @@ def test_exactly_once_across_sigkill(spark, tmp_path):
         drop(2)
         drop(3)
         # kill while a batch has started (offsets written) but is not committed
-        _wait(lambda: _committed(checkpoint, "offsets") - _committed(checkpoint, "commits") - done, "a running batch", log)
+        _wait(running_batch(done), "a running batch", log)
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
 
         proc = launch()
+        _wait(lambda: _committed(checkpoint, "offsets") <= _committed(checkpoint, "commits"), "the redone batch", log)
+        done = _committed(checkpoint, "commits")
         drop(4)
+        _wait(running_batch(done), "a running batch after the restart", log)
+        before = len(log.read_text())
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(60) == 0, log.read_text()[-3000:]
+        stopped = log.read_text()[before:]
+        assert "Traceback" not in stopped and "ConnectionRefused" not in stopped, stopped
+
+        proc = launch()
         drop(5)
         expected = set(table.column("candid").to_pylist())
 
@@ -73,11 +88,11 @@ def test_exactly_once_across_sigkill(spark, tmp_path):
                 return False
 
         _wait(all_there, "every alert in the output", log)
-        proc.send_signal(signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)
         assert proc.wait(60) == 0, log.read_text()[-3000:]
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
 
     result = spark.read.parquet(str(out)).toPandas()
     assert len(result) == len(expected) == 124  # exactly once: no duplicate from the redone batch

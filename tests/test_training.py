@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import shared_path
+from conftest import requires_train_extra, shared_path
 from fink_t2 import training
 from fink_t2.datasets import BTS_TYPES, DataError, LabelledPoints, plasticc_dir, read_plasticc, read_ztf_table
 
@@ -112,8 +112,10 @@ def test_fetch_checks_the_wheel_and_says_what_to_do_offline(tmp_path, monkeypatc
     assert not (tmp_path / "b").exists()
 
 
+@requires_train_extra
 def test_train_writes_a_verified_card_and_cross_validated_folds(tmp_path, monkeypatch):
-    """A one-epoch run of the real recipe: weights and card load back, each fold model scores its own fold."""
+    """A one-epoch run of the real recipe: weights, ONNX graphs and card load back, each fold model scores
+    its own fold, and ONNX Runtime gives Keras's probabilities."""
     from fink_t2.evaluate import evaluate
     from fink_t2.models import load_model, read_card
 
@@ -123,18 +125,25 @@ def test_train_writes_a_verified_card_and_cross_validated_folds(tmp_path, monkey
     monkeypatch.setenv("FINK_T2_MODEL_DIR", str(tmp_path))
     assert read_card("tiny") == json.loads(json.dumps(card)) and card["format"] == "keras3_weights"
     general = {"model.weights.h5", "fold0.weights.h5", "fold1.weights.h5"}
-    assert set(card["source"]["sha256"]) == general | {"expert_" + f for f in general}
+    graphs = {"model.onnx", "fold0.onnx", "fold1.onnx"}
+    assert set(card["source"]["sha256"]) == general | {"expert_" + f for f in general} | graphs
+    assert card["onnx"]["files"] == {f: f.replace(".weights.h5", ".onnx") for f in general}
+    assert card["onnx"]["opset"] <= 19  # loadable by ONNX Runtime 1.16
     bts_classes = set(read_ztf_table(bts).labels)
     assert set(card["expert"]["classes"]) <= bts_classes and "SNIa" in card["expert"]["classes"]
     assert list(card["expert"]["classes"]) == [c for c in training.CLASSES if c in card["expert"]["classes"]]
     assert card["input_scaling"]["method"] == "peak_normalized_robust" and len(card["input_scaling"]["scale"]) == 2
     assert card["event_window_days"] == list(training.EVENT_WINDOW_DAYS)
     # each weight file keeps the class weights of its own fit: (n_max / n_class) ** 0.5 over its samples
-    assert set(card["class_weights"]) == set(card["source"]["sha256"])
+    assert set(card["class_weights"]) == set(card["source"]["sha256"]) - graphs
     counts = np.array([card["expert"]["samples_per_class"][c] for c in card["expert"]["classes"]])
     np.testing.assert_allclose(card["class_weights"]["expert_model.weights.h5"], (counts.max() / counts) ** 0.5, rtol=1e-5)
     model = load_model("tiny")
-    probabilities = model.predict_proba(np.random.default_rng(0).normal(100, 30, (4, 100, 2)), np.full(4, 20.0))
+    assert model.engine == "onnx"
+    gp_flux = np.random.default_rng(0).normal(100, 30, (4, 100, 2))
+    probabilities = model.predict_proba(gp_flux, np.full(4, 20.0))
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    keras_probabilities = load_model("tiny", engine="keras").predict_proba(gp_flux, np.full(4, 20.0))
+    np.testing.assert_allclose(probabilities, keras_probabilities, atol=1e-5)
     result = evaluate("tiny", "bts", path=bts)
     assert result["cross_validated"] and result["coverage"] > 0.95

@@ -1,0 +1,83 @@
+"""The light runtime: ONNX Runtime gives Keras's probabilities, and classifying needs no TensorFlow."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import requires_train_extra, shared_path
+from fink_t2 import models
+
+
+@pytest.fixture(scope="module")
+def real_gp_inputs(bts_table):
+    """GP flux and spans of real light curves: full bts_dev curves, 30-day bts windows and the shared alerts."""
+    from fink_t2.classify import gp_inputs, lightcurves_from_table
+    from fink_t2.cuts import SelectionCuts, apply_cuts
+    from fink_t2.realdata import alert_lightcurves, bts_windows
+
+    card = models.read_card(models.DEFAULT_MODEL)
+    parts = []
+    for lightcurves in (lightcurves_from_table(bts_table)[0], bts_windows(bts_table, 200),
+                        alert_lightcurves(shared_path("ztf_alerts/parquet"))):
+        status = apply_cuts(lightcurves, SelectionCuts.none())
+        _, gp_flux, span_days, _ = gp_inputs(lightcurves, status, card["wavelengths_a"],
+                                             event_window_days=card["event_window_days"])
+        parts.append((gp_flux, span_days))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+@requires_train_extra
+@pytest.mark.parametrize("name", [n for n in models.available_models() if "onnx" in models.read_card(n)])
+def test_onnx_runtime_gives_the_keras_probabilities_on_real_inputs(name, real_gp_inputs):
+    """Every shipped graph (the model and each cross-validation fold) against Keras on the same weights."""
+    gp_flux, span_days = real_gp_inputs
+    card = models.read_card(name)
+    assert len(gp_flux) > 1000 and card["onnx"]["opset"] <= 19  # ONNX Runtime 1.16 loads opset <= 19
+    for weights in card["onnx"]["files"]:
+        onnx_model = models.load_model(name, weights, engine="onnx")
+        keras_model = models.load_model(name, weights, engine="keras")
+        assert (onnx_model.engine, keras_model.engine) == ("onnx", "keras")
+        difference = np.abs(onnx_model.predict_proba(gp_flux, span_days) - keras_model.predict_proba(gp_flux, span_days))
+        assert difference.max() <= 1e-5, (name, weights, difference.max())
+
+
+def test_classify_path_imports_neither_tensorflow_nor_keras():
+    """A fresh process classifies real light curves and alerts with the default model, TensorFlow-free."""
+    bts, alerts = shared_path("bts_dev/bts_dev_lightcurves.parquet"), shared_path("ztf_alerts/parquet")
+    script = f"""
+import sys
+import numpy as np
+import pandas as pd
+from fink_t2 import classify_alerts, classify_lightcurves, load_model
+from fink_t2.realdata import HISTORY_FIELDS, alert_histories
+
+table = pd.read_parquet({str(bts)!r})
+out = classify_lightcurves(table[table.objectId.isin(table.objectId.unique()[:40])])
+assert (out.t2_status == "ok").sum() > 30
+history = alert_histories({str(alerts)!r})
+probabilities, status = classify_alerts(*(history[f] for f in HISTORY_FIELDS))
+assert (status == "ok").sum() > 20 and load_model().engine == "onnx"
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))
+print("heavy modules:", heavy[:5])
+assert not heavy
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_a_model_without_graph_or_tensorflow_says_which_extra():
+    with pytest.raises(models.ModelError, match="no ONNX graph.*fink-t2\\[train\\]"):
+        models.load_model("fink-gr-noz", engine="onnx")
+    script = """
+import sys
+for name in ("tensorflow", "keras", "tf_keras"):
+    sys.modules[name] = None  # as if the train extra were not installed
+from fink_t2 import models
+try:
+    models.load_model(engine="keras")
+except models.ModelError as error:
+    print(error)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert "needs TensorFlow and Keras" in run.stdout and "pip install 'fink-t2[train]'" in run.stdout, run.stderr
