@@ -143,4 +143,15 @@ def read_alerts(spark, path):
     table = read_avro_table(path)
     if table.num_rows == 0:
         raise InputError(f"{path}: no alerts")
-    return spark.createDataFrame(table)
+    return arrow_to_spark(spark, table)
+
+
+def arrow_to_spark(spark, table: pa.Table):
+    """A Spark DataFrame of an Arrow table, shipped from the driver (so it also works on a cluster)."""
+    import pyspark
+
+    if int(pyspark.__version__.split(".")[0]) >= 4:  # PySpark 4 takes Arrow tables
+        return spark.createDataFrame(table)
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return spark.createDataFrame(table.to_pylist(), schema=from_arrow_schema(table.schema))

@@ -253,12 +253,13 @@ def bench_pipeline(n_alerts: int, anchor_alerts: int = 200, engines=("onnx", "ke
 
     out = {"alerts": n_alerts, "engines": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "alerts.parquet"
+        path, warm_up = Path(tmp) / "alerts.parquet", Path(tmp) / "warm_up.parquet"
         replicated_alerts(n_alerts, path)
+        replicated_alerts(min(n_alerts, 2000), warm_up, seed=1)
         for engine in engines:
             spark = get_spark("local[1]", app_name=f"fink-t2-bench-{engine}")
             spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
-            _run_udf(spark, path, SelectionCuts.none(), engine)  # warm-up: workers start, model loads
+            _run_udf(spark, warm_up, SelectionCuts.none(), engine)  # warm-up: workers start, model loads
             results = {}
             for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", SelectionCuts())):
                 total, classified, seconds = _run_udf(spark, path, cuts, engine)

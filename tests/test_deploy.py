@@ -33,7 +33,7 @@ def wheel_venv(tmp_path_factory):
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("Java is missing: Spark cannot start")
     root = tmp_path_factory.mktemp("deploy")
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(root / "dist"),
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(root / "dist"),
           str(REPOSITORY)], 600, cwd=root)
     [wheel] = (root / "dist").glob("fink_t2-*.whl")
     _run([sys.executable, "-m", "venv", str(root / "venv")], 120)
