@@ -164,11 +164,12 @@ def _python_worker_peak_rss_mb() -> float:
     return max(peaks)
 
 
-def _run_udf(spark, path, cuts, engine) -> tuple:
+def _run_udf(spark, path, cuts, engine, uncertainty="entropy") -> tuple:
     from .spark import add_t2_columns
 
     start = time.perf_counter()
-    counts = add_t2_columns(spark.read.parquet(str(path)), cuts=cuts, engine=engine).groupBy("t2_status").count().collect()
+    counts = (add_t2_columns(spark.read.parquet(str(path)), cuts=cuts, engine=engine, uncertainty=uncertainty)
+              .groupBy("t2_status").count().collect())
     seconds = time.perf_counter() - start
     total = sum(r["count"] for r in counts)
     classified = sum(r["count"] for r in counts if r["t2_status"] == "ok")
@@ -197,13 +198,14 @@ def anchor_rate(n_alerts: int) -> float:
 def stage_costs(path: Path, engines, n_alerts: int = 20_000) -> dict:
     """Milliseconds per classified alert of each stage of the classify path, run in this process on the
     first ``n_alerts`` of the bench file (cuts off): reading the Arrow columns into pandas, light curves,
-    cuts, GP, and the model call of each engine."""
+    cuts, GP, the model call of each engine, and the default uncertainty (predictive entropy)."""
     import pyarrow.parquet as pq
 
     from .classify import STATUS_OK, gp_inputs
     from .cuts import SelectionCuts, apply_cuts
     from .lightcurves import lightcurves_from_alerts
     from .models import load_model
+    from .probabilities import normalized_entropy
 
     columns = ["cjd", "cfid", "cmagpsf", "csigmapsf", "cisdiffpos"]
     arrow = pq.read_table(path, columns=columns).slice(0, n_alerts)
@@ -217,7 +219,8 @@ def stage_costs(path: Path, engines, n_alerts: int = 20_000) -> dict:
     for engine in engines:
         model = load_model(engine=engine)
         model.predict_proba(gp_flux[:64], span_days[:64])  # warm-up
-        _, costs[f"model_{engine}"] = _timed(model.predict_proba, gp_flux, span_days)
+        probabilities, costs[f"model_{engine}"] = _timed(model.predict_proba, gp_flux, span_days)
+    _, costs["uncertainty_entropy"] = _timed(normalized_entropy, probabilities)
     n_ok = max(int(np.sum(status == STATUS_OK)), 1)
     return {stage: 1e3 * seconds / n_ok for stage, seconds in costs.items()}
 
@@ -225,23 +228,26 @@ def stage_costs(path: Path, engines, n_alerts: int = 20_000) -> dict:
 COLD_START_SCRIPT = """
 import resource, sys, time
 start = time.perf_counter()
-import pandas, pyarrow
+import numpy, pandas, pyarrow
+imported = time.perf_counter()
 from fink_t2.classify import classify_alerts
 from fink_t2.models import load_model
 load_model(engine=sys.argv[1])
-print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(imported - start, time.perf_counter() - imported, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
 
 def cold_start(engine: str) -> dict:
-    """Seconds and peak RSS (MB) of a fresh Python process that imports the classify path and loads the
-    default model with ``engine``: what a new Spark Python worker pays before its first batch."""
+    """What a new Spark Python worker pays before its first batch, in a fresh process: seconds to import
+    NumPy, pandas and PyArrow (which an Arrow UDF worker imports whatever the module), then seconds to import
+    the classify path and load the default model with ``engine``, and the peak RSS (MB)."""
     import subprocess
     import sys
 
     out = subprocess.run([sys.executable, "-c", COLD_START_SCRIPT, engine], capture_output=True, text=True,
                          check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout.split()
-    return {"seconds": float(out[-2]), "peak_rss_mb": float(out[-1])}
+    return {"arrow_pandas_import_s": float(out[-3]), "module_and_model_s": float(out[-2]),
+            "peak_rss_mb": float(out[-1])}
 
 
 def bench_pipeline(n_alerts: int, anchor_alerts: int = 200, engines=("onnx", "keras")) -> dict:
@@ -256,6 +262,8 @@ def bench_pipeline(n_alerts: int, anchor_alerts: int = 200, engines=("onnx", "ke
         path, warm_up = Path(tmp) / "alerts.parquet", Path(tmp) / "warm_up.parquet"
         replicated_alerts(n_alerts, path)
         replicated_alerts(min(n_alerts, 2000), warm_up, seed=1)
+        ensemble = Path(tmp) / "ensemble.parquet"
+        replicated_alerts(min(n_alerts, 10_000), ensemble, seed=2)
         for engine in engines:
             spark = get_spark("local[1]", app_name=f"fink-t2-bench-{engine}")
             spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
@@ -266,6 +274,13 @@ def bench_pipeline(n_alerts: int, anchor_alerts: int = 200, engines=("onnx", "ke
                 results[name] = dict(alerts=total, classified=classified, seconds=seconds,
                                      alerts_per_s_per_core=total / seconds, classified_per_s_per_core=classified / seconds)
             results["peak_rss_mb"] = _python_worker_peak_rss_mb()
+            if engine == engines[0]:  # the epistemic option: the five fold models run too
+                _run_udf(spark, warm_up, SelectionCuts.none(), engine, "ensemble")
+                _, classified, seconds = _run_udf(spark, ensemble, SelectionCuts.none(), engine, "ensemble")
+                results["ensemble_uncertainty"] = dict(classified=classified, seconds=seconds,
+                                                       classified_per_s_per_core=classified / seconds)
+                print(f"{engine:5s} with the ensemble uncertainty: {classified / seconds:.0f} classified/s/core "
+                      f"({classified} alerts)")
             spark.stop()
             results["cold_start"] = cold_start(engine)
             out["engines"][engine] = results
@@ -273,12 +288,14 @@ def bench_pipeline(n_alerts: int, anchor_alerts: int = 200, engines=("onnx", "ke
             print(f"{engine:5s}: cuts off {off['classified']} classified in {off['seconds']:.1f} s: "
                   f"{off['classified_per_s_per_core']:.0f} classified/s/core; cuts on "
                   f"{results['cuts_on']['alerts_per_s_per_core']:.0f} alerts/s/core; Python worker peak RSS "
-                  f"{results['peak_rss_mb']:.0f} MB; cold start {results['cold_start']['seconds']:.2f} s, "
-                  f"{results['cold_start']['peak_rss_mb']:.0f} MB")
+                  f"{results['peak_rss_mb']:.0f} MB; cold start: fink-t2 and model "
+                  f"{results['cold_start']['module_and_model_s']:.2f} s after NumPy/pandas/PyArrow "
+                  f"{results['cold_start']['arrow_pandas_import_s']:.2f} s, {results['cold_start']['peak_rss_mb']:.0f} MB")
         out["stages_ms_per_classified_alert"] = stages = stage_costs(path, engines)
     for engine in engines:
         udf_ms = 1e3 / out["engines"][engine]["cuts_off"]["classified_per_s_per_core"]
-        in_process = sum(v for k, v in stages.items() if not k.startswith("model_")) + stages[f"model_{engine}"]
+        in_process = sum(v for k, v in stages.items() if not k.startswith(("model_", "spark_rest_"))) \
+            + stages[f"model_{engine}"]
         stages[f"spark_rest_{engine}"] = udf_ms - in_process
     print("ms per classified alert: " + ", ".join(f"{k} {v:.3f}" for k, v in stages.items())
           + " (spark_rest: the UDF's time per alert less the stages measured in-process: Arrow IPC, "

@@ -43,17 +43,20 @@ def gp_inputs(lightcurves: LightCurves, status: np.ndarray, wavelengths_a, gp_ba
 
 
 def classify_batch(lightcurves: LightCurves, status: np.ndarray, model: T2Model, gp_backend: str = "batched"):
-    """Probabilities (n, n_classes) float32 (NaN where status is not ok) and the updated status (n,)."""
+    """Probabilities (n, n_classes) float32 and uncertainty (n,) float32 (NaN where status is not ok; see
+    ``T2Model.predict``), and the updated status (n,)."""
     probabilities = np.full((len(lightcurves), len(model.classes)), np.nan, dtype=np.float32)
+    uncertainty = np.full(len(lightcurves), np.nan, dtype=np.float32)
     if not np.any(np.asarray(status) == STATUS_OK):
-        return probabilities, np.asarray(status, dtype=object).copy()
+        return probabilities, uncertainty, np.asarray(status, dtype=object).copy()
     selected, gp_flux, span_days, status = gp_inputs(lightcurves, status, model.wavelengths_a, gp_backend,
                                                      model.card.get("event_window_days"))
-    predicted = model.predict_proba(gp_flux, span_days)
-    model_ok = np.isfinite(predicted).all(axis=1)
+    predicted, predicted_uncertainty = model.predict(gp_flux, span_days)
+    model_ok = np.isfinite(predicted).all(axis=1) & np.isfinite(predicted_uncertainty)
     status[selected[~model_ok]] = "error:model"
     probabilities[selected[model_ok]] = predicted[model_ok]
-    return probabilities, status
+    uncertainty[selected[model_ok]] = predicted_uncertainty[model_ok]
+    return probabilities, uncertainty, status
 
 
 def most_probable_class(probabilities: np.ndarray, status: np.ndarray, classes) -> np.ndarray:
@@ -69,7 +72,7 @@ def classify_alerts(jd, fid, magpsf, sigmapsf, isdiffpos=None, jdstarthist=None,
 
     Optional per-alert context (``jdstarthist``, ``roid``, ``cdsxmatch``) feeds the
     selection cuts; None skips the cut that needs it. Returns ``(probabilities
-    (n, n_classes) with NaN rows where not ok, status (n,))``.
+    (n, n_classes) with NaN rows where not ok, uncertainty (n,), status (n,))``.
     """
     model = model or load_model()
     cuts = SelectionCuts() if cuts is None else cuts
@@ -104,15 +107,17 @@ def classify_lightcurves(df: pd.DataFrame, model=None, cuts: Optional[SelectionC
     ``cuts`` defaults to the light-curve cuts only (>= 2 points, both bands);
     the alert-context cuts need alert columns and are skipped.
     Returns one row per object: ``objectId``, one float column per class (NaN when
-    unclassified), ``t2_class`` (empty when unclassified) and ``t2_status``.
+    unclassified), ``t2_class`` (empty when unclassified), ``t2_uncertainty`` (NaN when
+    unclassified) and ``t2_status``.
     """
     if model is None or isinstance(model, str):
         model = load_model(model)
     lightcurves, object_ids = lightcurves_from_table(df)
     status = apply_cuts(lightcurves, SelectionCuts() if cuts is None else cuts)
-    probabilities, status = classify_batch(lightcurves, status, model, gp_backend)
+    probabilities, uncertainty, status = classify_batch(lightcurves, status, model, gp_backend)
     out = pd.DataFrame(probabilities, columns=model.classes)
     out.insert(0, "objectId", np.asarray(object_ids))
     out["t2_class"] = most_probable_class(probabilities, status, model.classes)
+    out["t2_uncertainty"] = uncertainty
     out["t2_status"] = status
     return out

@@ -61,7 +61,8 @@ def classify_command(args) -> int:
     keep = [c for c in ("candid", "objectId") if c in alerts.columns]
     if args.keep_existing:
         keep += [c + KEPT_SUFFIX for c in OUTPUT_COLUMNS if c in alerts.columns]
-    result = add_t2_columns(alerts, args.model, cuts, args.gp_backend, args.keep_existing).select(*keep, *OUTPUT_COLUMNS)
+    result = add_t2_columns(alerts, args.model, cuts, args.gp_backend, args.keep_existing,
+                            uncertainty=args.uncertainty).select(*keep, *OUTPUT_COLUMNS)
 
     if isinstance(output, Path):
         # Write beside the target, then rename: a failed run leaves no OUTPUT that looks complete.
@@ -134,6 +135,15 @@ def export_command(args) -> int:
     return 0
 
 
+def calibrate_command(args) -> int:
+    from fink_t2.calibrate import calibrate
+
+    card = calibrate(args.model, args.data_path)
+    print(f"fink-t2: {args.model}: temperature {card['calibration']['temperature'][card['weights']]:.3f} "
+          f"({card['calibration']['fitted_on']}), recorded in its card")
+    return 0
+
+
 def evaluate_command(args) -> int:
     import json
 
@@ -153,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     from fink_t2.evaluate import DATASETS
     from fink_t2.gp import BACKENDS
     from fink_t2.models import DEFAULT_MODEL, available_models
+    from fink_t2.probabilities import UNCERTAINTY_KINDS
 
     models = available_models()
     model_help = f"model name, one of: {', '.join(models)} (default: {DEFAULT_MODEL})"
@@ -165,13 +176,18 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("input", nargs="?", default=str(SAMPLE_ALERTS),
                           help="parquet file/folder of Fink/ZTF alerts, or Avro alert files (default: bundled sample)")
     classify.add_argument("output", nargs="?", default=DEFAULT_OUTPUT,
-                          help=f"output parquet folder: candid, objectId, t2, t2_class, t2_status (default: {DEFAULT_OUTPUT})")
+                          help=f"output parquet folder: candid, objectId, t2, t2_class, t2_uncertainty, t2_status "
+                               f"(default: {DEFAULT_OUTPUT})")
     classify.add_argument("--master", help="Spark master URL (default: local[*], or spark-submit's)")
     classify.add_argument("--model", default=DEFAULT_MODEL, choices=models, metavar="NAME", help=model_help)
     classify.add_argument("--gp-backend", default="batched", choices=BACKENDS,
                           help="GP engine: batched (all objects at once) or george (reference, needs the "
                                "evaluate extra) (default: batched)")
     classify.add_argument("--no-cuts", action="store_true", help="classify every alert with >= 1 g/r point")
+    classify.add_argument("--uncertainty", default="entropy", choices=UNCERTAINTY_KINDS,
+                          help="t2_uncertainty: entropy (normalised predictive entropy) or ensemble (mutual "
+                               "information of the cross-validation fold models, ~6x the model's cost) "
+                               "(default: entropy)")
     classify.add_argument("--keep-existing", action="store_true",
                           help="input columns named t2, t2_class or t2_status (archival Fink data) are written "
                                "too, as t2_input, t2_class_input, t2_status_input (default: replaced)")
@@ -213,6 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "card (needs the train extra; train does it itself)")
     export.add_argument("model", choices=models, metavar="NAME", help=f"model name, one of: {', '.join(models)}")
     export.set_defaults(run=export_command)
+
+    calibrate = sub.add_parser("calibrate", help="fit the temperature that calibrates a cross-validated model's "
+                                                 "probabilities on its out-of-fold predictions; stored in its card")
+    calibrate.add_argument("model", choices=models, metavar="NAME", help=f"model name, one of: {', '.join(models)}")
+    calibrate.add_argument("--data-path", help="the labelled table it was cross-validated on (default: the shared "
+                                               "bts_dev table)")
+    calibrate.set_defaults(run=calibrate_command)
 
     evaluate = sub.add_parser("evaluate", help="metrics JSON and plots of a model on labelled light curves "
                                                "(needs the evaluate extra)")

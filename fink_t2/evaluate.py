@@ -9,7 +9,13 @@ on the evaluated table scores each object with the fold model that did not see i
 Definitions: coverage = fraction of objects given a class (passing the
 light-curve cuts: >= 2 points, both bands); accuracy and recall count an
 unclassified object as wrong; precision is over the objects given that class;
-log-loss is over classified objects, probabilities clipped at 1e-7.
+log-loss is over classified objects, probabilities clipped at 1e-7. Over the
+classified objects whose true class the model has: the expected calibration error
+(top label, 15 equal-width bins) and its reliability table; how well the uncertainty
+ranks wrong answers (AUROC) and the accuracy of the most certain half. Thresholds:
+for each class with at least ``THRESHOLD_MIN_SUPPORT`` objects, the lowest probability
+threshold whose selection (every object, unclassified ones never selected) reaches
+purity 0.90 and 0.95, with the efficiency (recall) there.
 """
 import json
 from pathlib import Path
@@ -25,6 +31,10 @@ from .realdata import shared_data_dir
 from .training import fold_of
 
 DATASETS = ("bts", "plasticc-test", "plasticc-test-ztf")
+PURITIES = (0.90, 0.95)
+THRESHOLD_MIN_SUPPORT = 20
+#: TNS types of real objects that are not supernovae, for the uncertainty check on tns_alerts.
+NON_SUPERNOVA_TYPES = ("CV", "Varstar", "AGN")
 SUPERNOVA_CLASSES = ("SNIa", "SNII", "SNIbc")
 UNCLASSIFIED = "unclassified"
 
@@ -56,29 +66,107 @@ def days_label(days: Optional[float]) -> str:
     return "all days" if days is None else f"first {days:g} days"
 
 
-def predict(model_name: str, data: LabelledPoints, data_file: Optional[str] = None, max_days: Optional[float] = None):
-    """Probabilities (n, n_classes) with NaN rows where unclassified, and status (n,), in ``data.labels`` order.
+def predict(model_name: str, data: LabelledPoints, data_file: Optional[str] = None, max_days: Optional[float] = None,
+            calibrated: bool = True):
+    """Probabilities (n, n_classes) and uncertainty (n,) with NaN where unclassified, and status (n,), in
+    ``data.labels`` order.
 
     ``data_file``: name of the table the objects come from; if the model was
-    cross-validated on it, each object is scored by the fold model without it.
+    cross-validated on it, each object is scored by the fold model without it (and that fold
+    model's temperature, fitted without it). ``calibrated``: False leaves the temperature out.
     """
     card = read_card(model_name)
     lightcurves = data.lightcurves(max_days)
     status = apply_cuts(lightcurves, SelectionCuts())
     if not cross_validated_on(card, data_file):
-        return classify_batch(lightcurves, status, load_model(model_name))
+        return classify_batch(lightcurves, status, load_model(model_name, calibrated=calibrated))
     cv = card["cv"]
     probabilities = np.full((len(status), len(card["classes"])), np.nan, dtype=np.float32)
+    uncertainty = np.full(len(status), np.nan, dtype=np.float32)
     folds = fold_of(data.labels.index, cv["folds"])
     for k, weights in enumerate(cv["weights"]):
         rows = np.flatnonzero(folds == k)
-        probabilities[rows], status[rows] = classify_batch(lightcurves.subset(rows), status[rows],
-                                                           load_model(model_name, weights))
-    return probabilities, status
+        probabilities[rows], uncertainty[rows], status[rows] = classify_batch(
+            lightcurves.subset(rows), status[rows], load_model(model_name, weights, calibrated=calibrated))
+    return probabilities, uncertainty, status
 
 
-def metrics(true_labels, probabilities: np.ndarray, status: np.ndarray, classes) -> dict:
-    """Accuracy, coverage, log-loss, per-class recall/precision and confusion matrix (see module notes)."""
+def auroc(scores: np.ndarray, positive: np.ndarray) -> Optional[float]:
+    """Area under the ROC curve of ``scores`` for telling ``positive`` objects (Mann-Whitney, ties halved)."""
+    from scipy.stats import rankdata
+
+    n_positive, n_negative = int(positive.sum()), int((~positive).sum())
+    if n_positive == 0 or n_negative == 0:
+        return None
+    ranks = rankdata(scores)
+    return float((ranks[positive].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
+
+
+def purity_thresholds(true_labels, probabilities: np.ndarray, classes) -> dict:
+    """Class -> purity -> {threshold, efficiency, selected} (None where no threshold reaches it), for the
+    classes with at least ``THRESHOLD_MIN_SUPPORT`` objects; unclassified objects are never selected."""
+    out = {}
+    for name in classes:
+        is_true = np.asarray(true_labels) == name
+        if is_true.sum() < THRESHOLD_MIN_SUPPORT:
+            continue
+        p = np.nan_to_num(probabilities[:, list(classes).index(name)], nan=-1.0)
+        order = np.argsort(-p, kind="stable")
+        true_sorted, p_sorted = is_true[order], p[order]
+        # selecting every object with p >= p_sorted[k] selects the first k + 1 (ties: up to the last of them)
+        last_of_tie = np.r_[p_sorted[1:] != p_sorted[:-1], True] & (p_sorted >= 0)
+        hits = np.cumsum(true_sorted)
+        purity = hits / np.arange(1, len(p) + 1)
+        out[name] = {}
+        for target in PURITIES:
+            ok = np.flatnonzero(last_of_tie & (purity >= target))
+            if len(ok) == 0:
+                out[name][f"{target:.2f}"] = None
+                continue
+            k = ok.max()  # the lowest threshold reaching the purity: the largest selection
+            out[name][f"{target:.2f}"] = {"threshold": round(float(p_sorted[k]), 4),
+                                          "efficiency": round(float(hits[k] / is_true.sum()), 4),
+                                          "selected": int(k + 1)}
+    return out
+
+
+def uncertainty_on_real_non_supernovae(model_name: str, exclude_ids=()) -> Optional[dict]:
+    """The model's uncertainty on the real TNS-typed ZTF objects of ``tns_alerts`` (full light curves):
+    median and quartiles per non-supernova type and for the supernovae, and the fraction of each called a
+    supernova class. Objects in ``exclude_ids`` (seen in training) are left out; None without the data."""
+    import pandas as pd
+
+    from .classify import classify_lightcurves
+    from .datasets import DataError
+
+    try:
+        table = pd.read_parquet(shared_data_dir() / "tns_alerts" / "tns_lightcurves.parquet")
+    except (DataError, FileNotFoundError, OSError):
+        return None
+    types = table.groupby("objectId")["type"].first().str.replace("(TNS) ", "", regex=False)
+    types = types[~types.index.isin(list(exclude_ids))]
+    groups = {name: types.index[types == name] for name in NON_SUPERNOVA_TYPES}
+    groups["supernovae"] = types.index[types.str.startswith(("SN", "SLSN"))]
+    result = classify_lightcurves(table[table.objectId.isin(types.index)], model_name).set_index("objectId")
+    supernova_classes = [c for c in result.columns if c.startswith(("SN", "SLSN"))]
+    out = {}
+    for name, ids in groups.items():
+        rows = result.loc[result.index.isin(ids)]
+        rows = rows[rows.t2_status == STATUS_OK]
+        if len(rows) == 0:
+            continue
+        q25, q50, q75 = np.percentile(rows.t2_uncertainty, [25, 50, 75])
+        out[name] = {"objects": int(len(rows)), "median": round(float(q50), 4), "q25": round(float(q25), 4),
+                     "q75": round(float(q75), 4),
+                     "called_supernova": round(float(rows.t2_class.isin(supernova_classes).mean()), 4)}
+    return out
+
+
+def metrics(true_labels, probabilities: np.ndarray, status: np.ndarray, classes, uncertainty=None) -> dict:
+    """Accuracy, coverage, log-loss, per-class recall/precision, confusion matrix, calibration,
+    uncertainty and purity thresholds (see module notes)."""
+    from .calibrate import expected_calibration_error, reliability
+
     true_labels = np.asarray(true_labels, dtype=object)
     predicted = most_probable_class(probabilities, status, classes)
     predicted = np.where(predicted == "", UNCLASSIFIED, predicted)
@@ -96,6 +184,19 @@ def metrics(true_labels, probabilities: np.ndarray, status: np.ndarray, classes)
     index = {name: i for i, name in enumerate(classes)}
     p_true = np.array([probabilities[i, index[t]] if t in index else 0.0 for i, t in enumerate(true_labels)])
     sn_recalls = [per_class[c]["recall"] for c in SUPERNOVA_CLASSES if c in per_class]
+    known = classified & np.isin(true_labels, list(classes))
+    label_index = np.array([index.get(t, -1) for t in true_labels])
+    calibration = {}
+    if known.any():
+        calibration = {"ece": expected_calibration_error(probabilities[known], label_index[known]),
+                       "reliability": reliability(probabilities[known], label_index[known])}
+    certainty = {}
+    if uncertainty is not None and known.any():
+        wrong = ~correct[known]
+        order = np.argsort(uncertainty[known], kind="stable")
+        certainty = {"auroc_misclassified": auroc(uncertainty[known], wrong),
+                     "accuracy_most_certain_half": float((~wrong[order[: (len(order) + 1) // 2]]).mean()),
+                     "median": float(np.median(uncertainty[known]))}
     return {
         "objects": int(len(true_labels)),
         "coverage": float(classified.mean()),
@@ -106,6 +207,9 @@ def metrics(true_labels, probabilities: np.ndarray, status: np.ndarray, classes)
         "per_class": per_class,
         "confusion": {"true": list(present), "predicted": columns, "counts": confusion},
         "status_counts": {s: int(n) for s, n in zip(*np.unique(np.asarray(status, dtype=str), return_counts=True))},
+        "calibration": calibration,
+        "uncertainty": certainty,
+        "thresholds": purity_thresholds(true_labels, probabilities, classes),
     }
 
 
@@ -151,11 +255,35 @@ def plot(result: dict, out: Path, title: str):
     fig.savefig(out / "precision_recall.png", dpi=120)
     plt.close(fig)
 
+    if result["calibration"]:
+        table = result["calibration"]["reliability"]
+        edges, counts = np.array(table["edges"]), np.array(table["counts"])
+        fig, (ax, ax_counts) = plt.subplots(2, 1, figsize=(4.5, 5.5), sharex=True, height_ratios=[3, 1])
+        centres, width, used = (edges[1:] + edges[:-1]) / 2, edges[1] - edges[0], counts > 0
+        accuracy, confidence = np.array(table["accuracy"], float), np.array(table["confidence"], float)
+        ax.bar(centres[used], accuracy[used], width * 0.9, label="accuracy of the bin", color="tab:blue")
+        ax.plot(confidence[used], accuracy[used], "o", color="tab:orange", markersize=4,
+                label="at the bin's mean probability")
+        ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+        ax.set_ylabel("accuracy")
+        ax.legend(fontsize=7, loc="upper left")
+        ax.set_title(f"{title}\nECE {result['calibration']['ece']:.3f} (top label, {len(counts)} bins)", fontsize=9)
+        ax_counts.bar(centres, counts, width * 0.9, color="grey")
+        ax_counts.set_xlabel("top-label probability")
+        ax_counts.set_ylabel("objects")
+        fig.tight_layout()
+        fig.savefig(out / "reliability.png", dpi=120)
+        plt.close(fig)
+
 
 def summary(result: dict) -> dict:
     """The headline figures of an evaluation: what the model card records."""
     keys = ("cross_validated", "objects", "coverage", "accuracy", "mean_recall_SNIa_SNII_SNIbc", "log_loss")
     out = {key: round(result[key], 4) if isinstance(result[key], float) else result[key] for key in keys}
+    out.update({key: round(value, 4) for key, value in result["calibration"].items() if key.startswith("ece")})
+    out.update({f"uncertainty_{key}": None if value is None else round(value, 4)
+                for key, value in result["uncertainty"].items()})
+    out["thresholds"] = result["thresholds"]
     out["recall"] = {name: round(c["recall"], 3) for name, c in result["per_class"].items()}
     out["precision"] = {name: None if c["precision"] is None else round(c["precision"], 3)
                         for name, c in result["per_class"].items()}
@@ -179,10 +307,17 @@ def evaluate(model_name: str, data_name: str, days: Optional[float] = None, out=
     data = load_dataset(data_name, path)
     data_file = Path(path or bts_path()).name if data_name == "bts" else None
     card = read_card(model_name)
-    probabilities, status = predict(model_name, data, data_file, days)
+    probabilities, uncertainty, status = predict(model_name, data, data_file, days)
     result = {"model": model_name, "data": data_name, "days": days,
               "cross_validated": cross_validated_on(card, data_file),
-              **metrics(data.labels.to_numpy(), probabilities, status, card["classes"])}
+              "calibrated": "calibration" in card,
+              **metrics(data.labels.to_numpy(), probabilities, status, card["classes"], uncertainty)}
+    if result["calibrated"] and result["calibration"]:  # the same objects without the temperature
+        raw, _, raw_status = predict(model_name, data, data_file, days, calibrated=False)
+        result["calibration"]["ece_uncalibrated"] = metrics(data.labels.to_numpy(), raw, raw_status,
+                                                            card["classes"])["calibration"]["ece"]
+    if data_name == "bts" and days is None:
+        result["tns_uncertainty"] = uncertainty_on_real_non_supernovae(model_name, exclude_ids=data.labels.index)
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)

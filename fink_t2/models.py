@@ -24,11 +24,15 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
+from .probabilities import UNCERTAINTY_KINDS, normalized_entropy, normalized_mutual_information, temperature_scaled
+
 DEFAULT_MODEL = "t2-ztf-gr-v3"
 ENGINES = ("onnx", "keras")
-#: Objects per forward pass: bounds memory (attention is n x 100 x 100 per head); the cost
-#: per object does not depend on it.
-PREDICT_CHUNK = 1024
+#: Objects per forward pass, per engine. ONNX Runtime: bounds memory (attention is n x 100 x 100 per
+#: head, and its arena keeps the largest call's size: ~1 GB at 1024 objects, ~30 MB at 64) while the cost
+#: per object hardly depends on it (0.78-0.83 ms from 16 to 512 objects before the softmax rewrite).
+#: Keras: each call has a fixed cost, so larger calls (at 64 objects per call it was 2.4x slower per object).
+PREDICT_CHUNK = {"onnx": 64, "keras": 1024}
 #: ONNX Runtime intra-op threads per session; Spark already runs one Python worker per core.
 ONNX_THREADS_ENV = "FINK_T2_ONNX_THREADS"
 TRAIN_EXTRA = "pip install 'fink-t2[train]'"
@@ -186,11 +190,15 @@ def network_inputs(gp_flux: np.ndarray, span_days: Optional[np.ndarray], card: d
 
 @dataclass
 class T2Model:
-    """A loaded t2 model: its card, the engine running it, and ``run(inputs) -> (n, n_classes)``."""
+    """A loaded t2 model: its card, the engine running it, ``run(inputs) -> (n, n_classes)`` probabilities,
+    the temperature that calibrates them (None: uncalibrated), and for the ``ensemble`` uncertainty the
+    cross-validation fold models (``T2Model`` each)."""
 
     card: dict
     engine: str
     run: Callable
+    temperature: Optional[float] = None
+    members: tuple = ()
 
     @property
     def classes(self):
@@ -201,7 +209,8 @@ class T2Model:
         return tuple(self.card["wavelengths_a"])
 
     def predict_proba(self, gp_flux: np.ndarray, span_days: Optional[np.ndarray] = None) -> np.ndarray:
-        """(n, n_classes) float32 class probabilities from GP flux (n, T, B) in FLUXCAL.
+        """(n, n_classes) float32 class probabilities (calibrated where the card says so) from GP flux
+        (n, T, B) in FLUXCAL.
 
         ``span_days`` (n,): days from first to last point, needed by models with time channels or
         auxiliary inputs.
@@ -210,8 +219,19 @@ class T2Model:
         if n == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         inputs = network_inputs(gp_flux, span_days, self.card)
-        out = [self.run([part[i:i + PREDICT_CHUNK] for part in inputs]) for i in range(0, n, PREDICT_CHUNK)]
-        return np.concatenate(out).astype(np.float32)
+        chunk = PREDICT_CHUNK[self.engine]
+        out = np.concatenate([self.run([part[i:i + chunk] for part in inputs])
+                              for i in range(0, n, chunk)]).astype(np.float32)
+        return out if self.temperature is None else temperature_scaled(out, self.temperature)
+
+    def predict(self, gp_flux: np.ndarray, span_days: Optional[np.ndarray] = None):
+        """``(probabilities (n, n_classes), uncertainty (n,))``: the uncertainty is the normalised predictive
+        entropy, or with fold models (``uncertainty="ensemble"``) their normalised mutual information."""
+        probabilities = self.predict_proba(gp_flux, span_days)
+        if not self.members:
+            return probabilities, normalized_entropy(probabilities)
+        members = np.stack([member.predict_proba(gp_flux, span_days) for member in self.members])
+        return probabilities, normalized_mutual_information(members)
 
 
 _LOADED: Dict[tuple, T2Model] = {}
@@ -252,15 +272,19 @@ def _keras_runner(card: dict, root: Path, weights: Optional[str]):
 
 
 def load_model(name: Optional[str] = None, weights: Optional[str] = None, engine: Optional[str] = None,
-               threads: Optional[int] = None) -> T2Model:
+               threads: Optional[int] = None, calibrated: bool = True, uncertainty: str = "entropy") -> T2Model:
     """The model ``name`` (default ``DEFAULT_MODEL``), verified and loaded once per process.
 
     ``weights`` picks another weight file of the card (a cross-validation fold model).
     ``engine``: ``onnx`` (default where the card has the graph) or ``keras``.
     ``threads``: ONNX Runtime intra-op threads (default ``$FINK_T2_ONNX_THREADS`` or 1).
+    ``calibrated``: apply the card's temperature (``calibrate``), if it has one.
+    ``uncertainty``: ``entropy`` (default) or ``ensemble`` (the card's cross-validation fold models too).
     """
     name = name or DEFAULT_MODEL
-    key = (name, weights, engine, threads)
+    if uncertainty not in UNCERTAINTY_KINDS:
+        raise ModelError(f"unknown uncertainty {uncertainty!r}; choose one of {UNCERTAINTY_KINDS}")
+    key = (name, weights, engine, threads, calibrated, uncertainty)
     if key not in _LOADED:
         card, root = check_model(name)
         graph = onnx_file(card, weights)
@@ -271,5 +295,11 @@ def load_model(name: Optional[str] = None, weights: Optional[str] = None, engine
             raise ModelError(f"model '{name}' has no ONNX graph for {weights or card.get('weights', 'its weights')}: "
                              f"use the keras engine ({TRAIN_EXTRA}), or export it with fink-t2 export-onnx {name}")
         run = _onnx_runner(root / graph, threads) if chosen == "onnx" else _keras_runner(card, root, weights)
-        _LOADED[key] = T2Model(card, chosen, run)
+        temperature = card.get("calibration", {}).get("temperature", {}).get(weights or card.get("weights"))
+        members = ()
+        if uncertainty == "ensemble":
+            if "cv" not in card:
+                raise ModelError(f"model '{name}' has no cross-validation fold models for the ensemble uncertainty")
+            members = tuple(load_model(name, fold, engine, threads, calibrated) for fold in card["cv"]["weights"])
+        _LOADED[key] = T2Model(card, chosen, run, temperature if calibrated else None, members)
     return _LOADED[key]

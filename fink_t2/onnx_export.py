@@ -6,6 +6,12 @@ divided out, expert) becomes one graph, ``<weights stem>.onnx`` beside the weigh
 ONNX opset ``OPSET``, which ONNX Runtime 1.16 (the version in Fink's ZTF image) loads. The card
 gains ``onnx = {"opset", "exporter", "files": {weight file: graph}}`` and the graphs' sha256.
 Each graph is checked against Keras on random inputs before the card is written.
+
+One rewrite follows the export (``softmax_over_last_axis``): tf2onnx computes the attention scores
+transposed, keys by queries, and normalises them over axis 2, which ONNX Runtime runs through a
+transpose, the softmax and a transpose back; computing queries by keys instead puts the softmax on the
+last axis and drops the transposes: the same numbers, 0.79 -> 0.48 ms per object for t2-ztf-gr-v3
+(one thread, 64 objects per call).
 """
 import json
 from pathlib import Path
@@ -22,6 +28,7 @@ TOLERANCE = 1e-5
 def export_onnx(card_file) -> dict:
     """Write the ONNX graphs of the model whose card is ``card_file`` and record them in the card."""
     import keras
+    import onnx
     import onnxruntime
     import tf2onnx
 
@@ -41,6 +48,7 @@ def export_onnx(card_file) -> dict:
         expected = np.asarray(network(inputs, training=False))  # Keras exports only a model that was called
         graph = weights.replace(".weights.h5", ".onnx")
         network.export(str(root / graph), format="onnx", opset_version=OPSET, verbose=False)
+        onnx.save(softmax_over_last_axis(onnx.load(str(root / graph))), str(root / graph))
         session = onnxruntime.InferenceSession(str(root / graph), providers=["CPUExecutionProvider"])
         got = session.run(None, {i.name: x for i, x in zip(session.get_inputs(), inputs)})[0]
         if not np.abs(got - expected).max() <= TOLERANCE:
@@ -51,3 +59,39 @@ def export_onnx(card_file) -> dict:
     card["source"]["sha256"].update({graph: file_sha256(root / graph) for graph in files.values()})
     card_file.write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def softmax_over_last_axis(model):
+    """The ONNX ``model`` with each attention block's scores computed queries x keys and normalised over
+    the last axis: the pattern ``Transpose(K) -> MatMul(K, Q^T) -> Softmax(axis=2) -> Transpose(0,1,3,2)``
+    becomes ``MatMul(Q, K^T) -> Softmax(axis=3)``; other graphs are left as they are."""
+    graph = model.graph
+    producer = {output: node for node in graph.node for output in node.output}
+    consumers = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def perm(node):
+        return list(node.attribute[0].ints) if node.op_type == "Transpose" else None
+
+    dropped = []
+    for softmax in [node for node in graph.node if node.op_type == "Softmax"]:
+        if [a.i for a in softmax.attribute if a.name == "axis"] != [2]:
+            continue
+        scores, after = producer.get(softmax.input[0]), consumers.get(softmax.output[0], [])
+        if scores is None or scores.op_type != "MatMul" or len(after) != 1 or perm(after[0]) != [0, 1, 3, 2]:
+            continue
+        keys, queries_t = producer.get(scores.input[0]), producer.get(scores.input[1])
+        if keys is None or queries_t is None or perm(keys) != [0, 2, 1, 3] or perm(queries_t) != [0, 2, 3, 1]:
+            continue
+        keys.attribute[0].ints[:] = [0, 2, 3, 1]        # K (B, N, S, d) -> K^T (B, N, d, S)
+        queries_t.attribute[0].ints[:] = [0, 2, 1, 3]   # Q^T (B, N, d, T) -> Q (B, N, T, d)
+        scores.input[0], scores.input[1] = queries_t.output[0], keys.output[0]
+        next(a for a in softmax.attribute if a.name == "axis").i = 3
+        for node in consumers.get(after[0].output[0], []):
+            node.input[:] = [softmax.output[0] if name == after[0].output[0] else name for name in node.input]
+        dropped.append(after[0])
+    for node in dropped:
+        graph.node.remove(node)
+    return model

@@ -4,6 +4,8 @@ Output columns (one value per input row, never a dropped row):
 
 - ``t2``: map class name -> probability (float); null when the alert is not classified;
 - ``t2_class``: most probable class; empty string when not classified;
+- ``t2_uncertainty``: in [0, 1], normalised predictive entropy (or, with ``uncertainty="ensemble"``,
+  the fold models' normalised mutual information, see ``probabilities``); null when not classified;
 - ``t2_status``: ``ok``, ``cut:<name>`` (selection cut), ``error:gp`` or ``error:model``.
 """
 import logging
@@ -24,7 +26,7 @@ from .models import load_model
 
 log = logging.getLogger(__name__)
 
-OUTPUT_COLUMNS = ("t2", "t2_class", "t2_status")
+OUTPUT_COLUMNS = ("t2", "t2_class", "t2_uncertainty", "t2_status")
 #: Suffix of input columns that share a name with an output column, where they are kept (archival Fink data).
 KEPT_SUFFIX = "_input"
 #: log4j2 configuration of a quiet driver: errors only (Spark's default prints WARN lines at every start).
@@ -37,19 +39,21 @@ def output_schema():
     return T.StructType([
         T.StructField("t2", T.MapType(T.StringType(), T.FloatType())),
         T.StructField("t2_class", T.StringType()),
+        T.StructField("t2_uncertainty", T.FloatType()),
         T.StructField("t2_status", T.StringType()),
     ])
 
 
 def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = None, gp_backend: str = "batched",
-           engine: Optional[str] = None):
-    """A pandas UDF classifying alerts; returns a struct (``t2``, ``t2_class``, ``t2_status``).
+           engine: Optional[str] = None, uncertainty: str = "entropy"):
+    """A pandas UDF classifying alerts; returns a struct (``t2``, ``t2_class``, ``t2_uncertainty``, ``t2_status``).
 
     Arguments, in order: ``cjd, cfid, cmagpsf, csigmapsf, cisdiffpos`` (history
     arrays), ``jdstarthist`` (double), ``roid`` (int), ``cdsxmatch`` (string).
     A context column may be a null literal when ``cuts`` disables the cut that
     uses it. The model is loaded once per Python worker and called once per
-    Arrow batch, by ``engine`` (``models.load_model``; default ONNX Runtime).
+    Arrow batch, by ``engine`` (``models.load_model``; default ONNX Runtime), with the ``uncertainty`` asked
+    (``entropy``, or ``ensemble``: the fold models run too, about 6 times the model's cost).
     """
     from pyspark.sql.functions import pandas_udf
 
@@ -58,8 +62,8 @@ def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = Non
     @pandas_udf(output_schema())
     def t2(cjd: pd.Series, cfid: pd.Series, cmagpsf: pd.Series, csigmapsf: pd.Series, cisdiffpos: pd.Series,
            jdstarthist: pd.Series, roid: pd.Series, cdsxmatch: pd.Series) -> pd.DataFrame:
-        model = load_model(model_name, engine=engine)
-        probabilities, status = classify_alerts(
+        model = load_model(model_name, engine=engine, uncertainty=uncertainty)
+        probabilities, uncertainties, status = classify_alerts(
             cjd, cfid, cmagpsf, csigmapsf, cisdiffpos,
             jdstarthist=pd.to_numeric(jdstarthist, errors="coerce").to_numpy(float),
             roid=pd.to_numeric(roid, errors="coerce").to_numpy(float),
@@ -68,6 +72,7 @@ def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = Non
         maps = [dict(zip(classes, row.tolist())) if s == "ok" else None
                 for row, s in zip(probabilities, status)]
         return pd.DataFrame({"t2": maps, "t2_class": most_probable_class(probabilities, status, classes),
+                             "t2_uncertainty": pd.Series(uncertainties, dtype="float32").where(status == "ok"),
                              "t2_status": status.astype(str)})
 
     return t2
@@ -139,8 +144,9 @@ def context_columns(df, cuts: SelectionCuts):
 
 
 def add_t2_columns(df, model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = None,
-                   gp_backend: str = "batched", keep_existing: bool = False, engine: Optional[str] = None):
-    """``df`` with the columns ``t2``, ``t2_class`` and ``t2_status`` appended.
+                   gp_backend: str = "batched", keep_existing: bool = False, engine: Optional[str] = None,
+                   uncertainty: str = "entropy"):
+    """``df`` with the columns ``t2``, ``t2_class``, ``t2_uncertainty`` and ``t2_status`` appended.
 
     ``df`` holds ZTF alerts as Fink stores them: Fink's history columns
     (``cjd``, ``cfid``, ``cmagpsf``, ``csigmapsf``, optionally ``cisdiffpos``) or
@@ -161,7 +167,7 @@ def add_t2_columns(df, model_name: Optional[str] = None, cuts: Optional[Selectio
               else df.drop(*existing))
     history = history_columns(df)
     context, cuts = context_columns(df, SelectionCuts() if cuts is None else cuts)
-    udf = t2_udf(model_name, cuts, gp_backend, engine)
+    udf = t2_udf(model_name, cuts, gp_backend, engine, uncertainty)
     packed = "_t2_result"
     df = df.withColumn(packed, udf(*history.values(), *context.values()))
     return df.select(*[c for c in df.columns if c != packed], *[F.col(f"{packed}.{c}").alias(c) for c in OUTPUT_COLUMNS])

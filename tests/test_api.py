@@ -9,7 +9,7 @@ def test_one_row_per_object_on_bts(bts_table, model):
     sample = bts_table[bts_table["objectId"].isin(bts_table["objectId"].unique()[:60])]
     out = classify_lightcurves(sample, model=model)
     assert len(out) == 60 and out["objectId"].is_unique
-    assert list(out.columns) == ["objectId", *model.classes, "t2_class", "t2_status"]
+    assert list(out.columns) == ["objectId", *model.classes, "t2_class", "t2_uncertainty", "t2_status"]
     ok = out["t2_status"] == "ok"
     assert ok.mean() > 0.9
     np.testing.assert_allclose(out.loc[ok, model.classes].sum(axis=1), 1.0, atol=1e-4)

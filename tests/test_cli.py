@@ -17,7 +17,7 @@ def test_classify_shared_parquet(spark, tmp_path, capsys):
     assert main(["classify", str(shared_path("ztf_alerts/parquet")), str(out), "--master", "local[2]"]) == 0
     result = pd.read_parquet(out)
     assert len(result) == 124
-    assert list(result.columns) == ["candid", "objectId", "t2", "t2_class", "t2_status"]
+    assert list(result.columns) == ["candid", "objectId", "t2", "t2_class", "t2_uncertainty", "t2_status"]
     summary = capsys.readouterr().out
     assert f"124 alerts in, {(result.t2_status == 'ok').sum()} classified" in summary
     assert not any(p.name.endswith(".incomplete") for p in tmp_path.iterdir())
@@ -40,14 +40,15 @@ def test_archival_t2_columns_are_replaced_or_kept(spark, tmp_path, caplog):
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "input column" in r.getMessage()]
     assert len(warnings) == 1 and "t2, t2_class replaced" in warnings[0], warnings
     result = pd.read_parquet(out)
-    assert list(result.columns) == ["candid", "objectId", "t2", "t2_class", "t2_status"] and len(result) == 124
+    assert list(result.columns) == ["candid", "objectId", "t2", "t2_class", "t2_uncertainty", "t2_status"] and len(result) == 124
     ok = result[result.t2_status == "ok"]
     assert len(ok) > 0 and all(abs(sum(p for _, p in m) - 1) < 1e-4 for m in ok.t2) and "old" not in set(result.t2_class)
 
     kept = tmp_path / "kept.parquet"
     assert main(["classify", str(archival), str(kept), "--keep-existing"]) == 0
     result = pd.read_parquet(kept)
-    assert list(result.columns) == ["candid", "objectId", "t2_input", "t2_class_input", "t2", "t2_class", "t2_status"]
+    assert list(result.columns) == ["candid", "objectId", "t2_input", "t2_class_input", "t2", "t2_class", "t2_uncertainty",
+                                     "t2_status"]
     assert set(result.t2_class_input) == {"old"} and result.t2_input.iloc[0]["SNIa"] == 0.0
 
 

@@ -73,11 +73,12 @@ def test_cuts_give_every_alert_a_status(batch, with_cuts):
                                                                   HealthCheck.function_scoped_fixture])
 @given(batch=BATCH)
 def test_classification_never_leaks_nan(model, backend, batch):
-    probabilities, status = classify_alerts(*_columns(batch), cuts=SelectionCuts.none(), model=model,
-                                            gp_backend=backend)
+    probabilities, uncertainty, status = classify_alerts(*_columns(batch), cuts=SelectionCuts.none(), model=model,
+                                                         gp_backend=backend)
     assert probabilities.shape == (len(batch), len(model.classes))
     ok = status == STATUS_OK
-    assert np.isfinite(probabilities[ok]).all()
+    assert np.isfinite(probabilities[ok]).all() and ((uncertainty[ok] >= 0) & (uncertainty[ok] <= 1)).all()
+    assert np.isnan(uncertainty[~ok]).all()
     np.testing.assert_allclose(probabilities[ok].sum(axis=1), 1.0, atol=1e-4)
     assert np.isnan(probabilities[~ok]).all()
     assert all(s == STATUS_OK or s.startswith(("cut:", "error:")) for s in status)

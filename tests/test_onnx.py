@@ -56,7 +56,7 @@ table = pd.read_parquet({str(bts)!r})
 out = classify_lightcurves(table[table.objectId.isin(table.objectId.unique()[:40])])
 assert (out.t2_status == "ok").sum() > 30
 history = alert_histories({str(alerts)!r})
-probabilities, status = classify_alerts(*(history[f] for f in HISTORY_FIELDS))
+probabilities, uncertainty, status = classify_alerts(*(history[f] for f in HISTORY_FIELDS))
 assert (status == "ok").sum() > 20 and load_model().engine == "onnx"
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))
 print("heavy modules:", heavy[:5])
