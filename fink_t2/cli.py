@@ -144,6 +144,20 @@ def calibrate_command(args) -> int:
     return 0
 
 
+def explain_command(args) -> int:
+    import numpy as np
+
+    from fink_t2.explain import explain, plot
+
+    explanation = explain(args.input, args.object, args.model)
+    plot(explanation, args.out)
+    top = np.argsort(explanation["probabilities"])[::-1][:3]
+    print(f"fink-t2: {args.object}: " + ", ".join(f"{explanation['classes'][k]} {explanation['probabilities'][k]:.3f}"
+                                                  for k in top)
+          + f" (uncertainty {explanation['uncertainty']:.3f}) -> {args.out}")
+    return 0
+
+
 def evaluate_command(args) -> int:
     import json
 
@@ -236,6 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--data-path", help="the labelled table it was cross-validated on (default: the shared "
                                                "bts_dev table)")
     calibrate.set_defaults(run=calibrate_command)
+
+    explain = sub.add_parser("explain", help="one figure of why an object got its class: points, GP, probabilities, "
+                                             "class activation map (needs the train and evaluate extras)")
+    explain.add_argument("input", help="an alert file or folder (parquet or Avro) or a light-curve table (parquet: "
+                                       "objectId, mjd, band, mag, magerr)")
+    explain.add_argument("--object", required=True, help="the objectId (from alerts: its alert with the longest history)")
+    explain.add_argument("--model", default=DEFAULT_MODEL, choices=models, metavar="NAME", help=model_help)
+    explain.add_argument("--out", default="t2_explain.png", help="PNG to write (default: t2_explain.png)")
+    explain.set_defaults(run=explain_command)
 
     evaluate = sub.add_parser("evaluate", help="metrics JSON and plots of a model on labelled light curves "
                                                "(needs the evaluate extra)")

@@ -498,6 +498,24 @@ def _fit_george(lc: LightCurves, wavelengths_a):
     return GPFit(log_params, log_likelihood, ok), mean
 
 
+def posterior_std(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELENGTHS_A) -> np.ndarray:
+    """GP posterior standard deviation (n, N_TIMES, n_bands) FLUXCAL at ``prediction_times(lc)`` for fixed
+    ``log_params`` (n, 2), with george (one object at a time: for explanations, not the alert path)."""
+    times, lam = prediction_times(lc), _wavelengths(lc, wavelengths_a)
+    std = np.zeros((len(lc), times.shape[1], len(wavelengths_a)))
+    for i in range(len(lc)):
+        m = lc.mask[i]
+        if not m.any():
+            continue
+        gp = _george_gp(np.asarray(log_params[i], float), np.stack([lc.time_days[i, m], lam[i, m]], axis=1),
+                        lc.fluxerr_fluxcal[i, m])
+        grid = np.stack([np.repeat(times[i], len(wavelengths_a)),
+                         np.tile(np.asarray(wavelengths_a, float), len(times[i]))], axis=1)
+        _, variance = gp.predict(lc.flux_fluxcal[i, m], grid, return_var=True)
+        std[i] = np.sqrt(np.maximum(variance, 0.0)).reshape(len(times[i]), len(wavelengths_a))
+    return std
+
+
 def log_likelihood_george(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELENGTHS_A) -> np.ndarray:
     """(n,) log-likelihood of every light curve at ``log_params`` (n, 2), george reference."""
     lam_all = _wavelengths(lc, wavelengths_a)

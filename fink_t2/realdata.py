@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .alerts_io import HISTORY_COLUMNS
 from .datasets import POINT_COLUMNS, DataError, mag_table_points
@@ -32,22 +33,25 @@ def shared_data_dir() -> Path:
     return path
 
 
-def alert_histories(path) -> dict:
-    """History arrays (history first, current alert last) of the alerts in a Fink parquet file/folder.
+def alert_histories(source) -> dict:
+    """History arrays (history first, current alert last) of the alerts in a Fink parquet file/folder, or in
+    an Arrow table of alerts (``candidate``, ``prv_candidates``, ``objectId``; the other columns optional).
 
     Returns a dict field -> list (one entry per alert) for ``HISTORY_FIELDS``,
-    plus ``candid``, ``objectId``, ``jdstarthist``, ``roid`` and ``cdsxmatch``.
+    plus ``candid``, ``objectId``, ``jdstarthist``, ``roid`` and ``cdsxmatch`` (None where absent).
     """
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path, columns=["candid", "objectId", "candidate", "prv_candidates", "roid", "cdsxmatch"])
+    table = source if isinstance(source, pa.Table) else pq.read_table(
+        source, columns=["candid", "objectId", "candidate", "prv_candidates", "roid", "cdsxmatch"])
     rows = table.to_pydict()
+    missing = [None] * table.num_rows
     out = {field: [np.array([p[field] for p in (prv or [])] + [c[field]],
                             dtype=object if field == "isdiffpos" else float)
                    for prv, c in zip(rows["prv_candidates"], rows["candidate"])]
            for field in HISTORY_FIELDS}
-    out.update(candid=rows["candid"], objectId=rows["objectId"], roid=rows["roid"], cdsxmatch=rows["cdsxmatch"],
-               jdstarthist=[c["jdstarthist"] for c in rows["candidate"]])
+    out.update(candid=rows.get("candid", missing), objectId=rows["objectId"], roid=rows.get("roid", missing),
+               cdsxmatch=rows.get("cdsxmatch", missing), jdstarthist=[c.get("jdstarthist") for c in rows["candidate"]])
     return out
 
 

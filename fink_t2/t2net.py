@@ -97,22 +97,52 @@ def _inputs_like(network):
     return [keras.Input(t.shape[1:], name=t.name) for t in network.inputs]
 
 
-def load_network(card: dict, root, weights: str):
-    """The Keras model of a ``keras3_weights`` card from weight file ``weights`` in folder ``root``: the
-    general network, its class weights divided out, with the expert (same weight file name plus the card's
-    ``expert.weights_prefix``) where the card has one."""
+def load_networks(card: dict, root, weights: str):
+    """The networks of a ``keras3_weights`` card as trained, from weight file ``weights`` in folder
+    ``root``: ``(general, expert)``, the expert (same weight file name plus the card's
+    ``expert.weights_prefix``) None where the card has none. Class weights are not divided out."""
     from .models import n_input_channels
 
     def network(classes, filename, name):
         built = build_network(card["n_times"], n_input_channels(card), len(classes), len(card.get("aux_inputs", [])),
                               name=name, **card["architecture"])
         built.load_weights(str(Path(root) / filename))
-        class_weights = card.get("class_weights", {}).get(filename)
-        return built if class_weights is None else divided_by(built, class_weights)
+        return built
 
     general = network(card["classes"], weights, "t2")
     if "expert" not in card:
+        return general, None
+    return general, network(card["expert"]["classes"], card["expert"]["weights_prefix"] + weights, "t2_expert")
+
+
+def load_network(card: dict, root, weights: str):
+    """The Keras model of a ``keras3_weights`` card from weight file ``weights`` in folder ``root``: the
+    general network, its class weights divided out, with the expert where the card has one."""
+    def unweighted(network, filename):
+        class_weights = card.get("class_weights", {}).get(filename)
+        return network if class_weights is None else divided_by(network, class_weights)
+
+    general, expert = load_networks(card, root, weights)
+    general = unweighted(general, weights)
+    if expert is None:
         return general
-    classes = card["expert"]["classes"]
-    expert = network(classes, card["expert"]["weights_prefix"] + weights, "t2_expert")
-    return with_expert(general, expert, [card["classes"].index(c) for c in classes], len(card["classes"]))
+    expert = unweighted(expert, card["expert"]["weights_prefix"] + weights)
+    group = [card["classes"].index(c) for c in card["expert"]["classes"]]
+    return with_expert(general, expert, group, len(card["classes"]))
+
+
+def class_activation_map(network, inputs, class_index: int):
+    """Class activation map of one class for a network built by ``build_network`` (Zhou et al. 2016).
+
+    The head is global average pooling then a dense softmax layer, so the class's logit is
+    ``mean_t cam_t + aux_term``: ``cam`` (n, T) is the last block's features at each time step
+    weighted by the softmax layer's weights for that class, ``aux_term`` (n,) the auxiliary
+    inputs' share plus the bias. Returns ``(cam, aux_term)``.
+    """
+    pooled = network.get_layer("pooling")
+    features = keras.Model(network.inputs, pooled.input)(inputs, training=False)  # (n, T, d)
+    kernel, bias = network.get_layer("probabilities").get_weights()
+    d = features.shape[-1]
+    cam = np.asarray(features) @ kernel[:d, class_index]
+    aux = np.asarray(inputs[1]) if len(inputs) > 1 else np.zeros((len(cam), 0), np.float32)
+    return cam, aux @ kernel[d:, class_index] + bias[class_index]

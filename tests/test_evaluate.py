@@ -53,6 +53,14 @@ def test_default_model_card_figures_reproduce_and_meet_the_targets():
     assert result["cross_validated"] and recorded["cross_validated"]
     for key in ("coverage", "accuracy", "mean_recall_SNIa_SNII_SNIbc", "log_loss"):
         assert result[key] == pytest.approx(recorded[key], abs=1e-3), key
+    # calibrated (temperatures fitted without the scored fold): ECE <= 0.03; the uncertainty ranks errors
+    assert result["calibrated"] and result["calibration"]["ece"] == pytest.approx(recorded["ece"], abs=1e-3)
+    assert result["calibration"]["ece"] <= 0.03 < result["calibration"]["ece_uncalibrated"]
+    assert result["uncertainty"]["auroc_misclassified"] >= 0.75
+    assert result["uncertainty"]["accuracy_most_certain_half"] >= 0.95
+    tns = result["tns_uncertainty"]
+    if tns is not None:  # real non-supernovae are less certain than supernovae
+        assert all(tns[name]["median"] > tns["supernovae"]["median"] for name in ("CV", "Varstar", "AGN"))
     always_snia = result["per_class"]["SNIa"]["support"] / result["objects"]  # 0.749 on bts_dev
     assert result["accuracy"] > always_snia + 0.05
     assert result["coverage"] >= 0.95 and result["accuracy"] >= 0.85 and result["mean_recall_SNIa_SNII_SNIbc"] >= 0.65

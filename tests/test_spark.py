@@ -18,6 +18,11 @@ def _check_output(pdf, classes):
         assert abs(values.sum() - 1.0) < 1e-4
     assert (pdf.loc[ok, "t2_class"].isin(classes)).all()
     assert pdf.loc[ok, "t2_class"].tolist() == [max(p, key=p.get) for p in pdf.loc[ok, "t2"]]
+    if "t2_uncertainty" in pdf:  # the normalised predictive entropy of the map, by hand
+        for probabilities, uncertainty in zip(pdf.loc[ok, "t2"], pdf.loc[ok, "t2_uncertainty"]):
+            p = np.clip(np.array(list(probabilities.values())), 1e-30, 1)
+            assert uncertainty == pytest.approx(-(p * np.log(p)).sum() / np.log(len(p)), abs=1e-5)
+        assert pdf.loc[~ok, "t2_uncertainty"].isna().all()
     # the sentinel of an alert that is not classified
     assert pdf.loc[~ok, "t2"].isna().all()
     assert (pdf.loc[~ok, "t2_class"] == "").all()
@@ -27,7 +32,7 @@ def _check_output(pdf, classes):
 @pytest.mark.parametrize("folder, n_alerts", [("ztf_alerts/parquet", 124), ("ztf_alerts/avro", 110)])
 def test_every_alert_gets_one_row(spark, model, folder, n_alerts):
     alerts = read_alerts(spark, shared_path(folder))
-    pdf = add_t2_columns(alerts).select("candid", "t2", "t2_class", "t2_status").toPandas()
+    pdf = add_t2_columns(alerts).select("candid", "t2", "t2_class", "t2_uncertainty", "t2_status").toPandas()
     assert len(pdf) == n_alerts and pdf["candid"].is_unique
     _check_output(pdf, model.classes)
     assert (pdf["t2_status"] == "ok").sum() >= 3
