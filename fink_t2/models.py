@@ -261,10 +261,12 @@ def _keras_runner(card: dict, root: Path, weights: Optional[str]):
             import tf_keras
 
             network = tf_keras.models.load_model(str(root), compile=False)
-        else:
+        elif card["format"] == "keras3_weights":
             from .t2net import load_network
 
             network = load_network(card, root, weights or card["weights"])
+        else:
+            raise ModelError(f"model '{card['id']}': unknown format {card['format']!r}")
     except ImportError as error:
         raise ModelError(f"model '{card['id']}' with the keras engine needs TensorFlow and Keras "
                          f"({error.name} is missing): {TRAIN_EXTRA}") from None
