@@ -165,9 +165,9 @@ def evaluate_command(args) -> int:
 
     out = args.out or f"evaluation/{args.model}-{args.data}-{'all' if args.days is None else f'{args.days:g}d'}"
     result = evaluate(args.model, args.data, args.days, out, args.data_path)
-    print(json.dumps({"model": args.model, "data": args.data, "days": args.days, **summary(result)}))
-    if args.record:
+    if args.record:  # before printing: a reader that closes the pipe early must not cancel it
         record(args.model, result)
+    print(json.dumps({"model": args.model, "data": args.data, "days": args.days, **summary(result)}))
     print(f"fink-t2: metrics and plots in {out}{'; summary recorded in the model card' if args.record else ''}")
     return 0
 

@@ -9,7 +9,9 @@ on the evaluated table scores each object with the fold model that did not see i
 Definitions: coverage = fraction of objects given a class (passing the
 light-curve cuts: >= 2 points, both bands); accuracy and recall count an
 unclassified object as wrong; precision is over the objects given that class;
-log-loss is over classified objects, probabilities clipped at 1e-7. Over the
+log-loss is over classified objects, probabilities clipped at 1e-7; balanced accuracy
+is the mean recall over the true classes present; macro-F1 the mean F1 over the
+``MACRO_F1_CLASSES`` present (F1 = 0 for a class never predicted). Over the
 classified objects whose true class the model has: the expected calibration error
 (top label, 15 equal-width bins) and its reliability table; how well the uncertainty
 ranks wrong answers (AUROC) and the accuracy of the most certain half. Thresholds:
@@ -36,6 +38,8 @@ THRESHOLD_MIN_SUPPORT = 20
 #: TNS types of real objects that are not supernovae, for the uncertainty check on tns_alerts.
 NON_SUPERNOVA_TYPES = ("CV", "Varstar", "AGN")
 SUPERNOVA_CLASSES = ("SNIa", "SNII", "SNIbc")
+#: Classes of the macro-F1, as in published ZTF light-curve classifiers (e.g. Superphot+, arXiv:2403.07975).
+MACRO_F1_CLASSES = ("SNIa", "SNII", "SNIbc", "SLSN-I")
 UNCLASSIFIED = "unclassified"
 
 
@@ -184,6 +188,8 @@ def metrics(true_labels, probabilities: np.ndarray, status: np.ndarray, classes,
     index = {name: i for i, name in enumerate(classes)}
     p_true = np.array([probabilities[i, index[t]] if t in index else 0.0 for i, t in enumerate(true_labels)])
     sn_recalls = [per_class[c]["recall"] for c in SUPERNOVA_CLASSES if c in per_class]
+    f1 = [2 * c["precision"] * c["recall"] / (c["precision"] + c["recall"]) if c["precision"] else 0.0
+          for name, c in per_class.items() if name in MACRO_F1_CLASSES]
     known = classified & np.isin(true_labels, list(classes))
     label_index = np.array([index.get(t, -1) for t in true_labels])
     calibration = {}
@@ -203,6 +209,8 @@ def metrics(true_labels, probabilities: np.ndarray, status: np.ndarray, classes,
         "accuracy": float(correct.mean()),
         "accuracy_classified": float(correct[classified].mean()) if classified.any() else None,
         "mean_recall_SNIa_SNII_SNIbc": float(np.mean(sn_recalls)) if sn_recalls else None,
+        "balanced_accuracy": float(np.mean([c["recall"] for c in per_class.values()])),
+        "macro_f1_SNIa_SNII_SNIbc_SLSN": float(np.mean(f1)) if f1 else None,
         "log_loss": float(-np.log(np.clip(p_true[classified], 1e-7, 1.0)).mean()) if classified.any() else None,
         "per_class": per_class,
         "confusion": {"true": list(present), "predicted": columns, "counts": confusion},
@@ -278,7 +286,8 @@ def plot(result: dict, out: Path, title: str):
 
 def summary(result: dict) -> dict:
     """The headline figures of an evaluation: what the model card records."""
-    keys = ("cross_validated", "objects", "coverage", "accuracy", "mean_recall_SNIa_SNII_SNIbc", "log_loss")
+    keys = ("cross_validated", "objects", "coverage", "accuracy", "mean_recall_SNIa_SNII_SNIbc", "balanced_accuracy",
+            "macro_f1_SNIa_SNII_SNIbc_SLSN", "log_loss")
     out = {key: round(result[key], 4) if isinstance(result[key], float) else result[key] for key in keys}
     out.update({key: round(value, 4) for key, value in result["calibration"].items() if key.startswith("ece")})
     out.update({f"uncertainty_{key}": None if value is None else round(value, 4)

@@ -23,6 +23,9 @@ def test_metrics_by_hand():
     assert result["per_class"]["SNII"] == {"support": 2, "recall": 0.5, "precision": 1.0}
     assert result["per_class"]["SNIbc"]["recall"] == 0.0
     assert result["mean_recall_SNIa_SNII_SNIbc"] == pytest.approx(1 / 3)
+    assert result["balanced_accuracy"] == pytest.approx((0.5 + 0.5 + 0.0) / 3)
+    # F1: SNIa 2 (0.5)(0.5) / 1 = 0.5, SNII 2 (1)(0.5) / 1.5 = 2/3, SNIbc predicted once, wrongly: 0
+    assert result["macro_f1_SNIa_SNII_SNIbc_SLSN"] == pytest.approx((0.5 + 2 / 3 + 0.0) / 3)
     assert result["log_loss"] == pytest.approx(-np.mean(np.log([0.7, 0.3, 0.8, 0.2])))
     confusion = result["confusion"]
     assert confusion["predicted"] == classes + ["unclassified"]
