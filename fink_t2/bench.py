@@ -11,7 +11,6 @@ Run single-threaded (the CLI pins BLAS/OpenMP/TF to one thread and Spark to ``lo
 """
 import json
 import os
-import resource
 import tempfile
 import time
 from pathlib import Path

@@ -14,8 +14,7 @@ import pandas as pd
 
 from . import gp
 from .cuts import SelectionCuts, apply_cuts
-from .datasets import POINT_COLUMNS, mag_table_points
-from .lightcurves import LightCurves, lightcurves_from_alerts, lightcurves_from_points
+from .lightcurves import POINT_COLUMNS, LightCurves, lightcurves_from_alerts, lightcurves_from_points, mag_table_points
 from .models import T2Model, load_model
 
 STATUS_OK = "ok"

@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .lightcurves import BANDS, LightCurves, lightcurves_from_points, mag_to_fluxcal
+from .lightcurves import POINT_COLUMNS, LightCurves, lightcurves_from_points, mag_table_points
 from .models import file_sha256
 
 PLASTICC_WHEEL = "snmachine==2.0.0.post3"
@@ -42,7 +42,6 @@ BTS_TYPES = {"SN Ia": "SNIa", "SN Ia-91T": "SNIa", "SN Ia-pec": "SNIa", "SN Ia-9
              "SN Iax": "SNIax", "SN II": "SNII", "SN IIP": "SNII", "SN IIn": "SNII", "SN IIb": "SNII",
              "SN Ib": "SNIbc", "SN Ic": "SNIbc", "SN Ic-BL": "SNIbc", "SN Ib/c": "SNIbc", "SN Ibn": "SNIbc",
              "SLSN-I": "SLSN-I", "TDE": "TDE"}
-POINT_COLUMNS = ("object_id", "mjd", "band", "flux_fluxcal", "fluxerr_fluxcal")
 
 
 class DataError(RuntimeError):
@@ -70,19 +69,6 @@ class LabelledPoints:
         index = pd.Index(self.labels.index).get_indexer(points["object_id"])
         keep = index >= 0
         return lightcurves_from_points(index[keep], len(self.labels), *(points[c].to_numpy()[keep] for c in POINT_COLUMNS[1:]))
-
-
-def mag_table_points(table: pd.DataFrame) -> pd.DataFrame:
-    """Points (``POINT_COLUMNS``) of a long magnitude table (objectId, mjd, band g/r, mag, magerr).
-
-    Magnitudes become FLUXCAL; a band other than g/r gets index -1 and a
-    non-numeric value NaN, both dropped later by ``lightcurves_from_points``.
-    """
-    number = lambda column: pd.to_numeric(table[column], errors="coerce").to_numpy(float)  # noqa: E731
-    flux, fluxerr = mag_to_fluxcal(number("mag"), number("magerr"))
-    band = pd.Series(table["band"]).map({name: i for i, name in enumerate(BANDS)}).fillna(-1).to_numpy(np.int64)
-    return pd.DataFrame({"object_id": table["objectId"].to_numpy(), "mjd": number("mjd"), "band": band,
-                         "flux_fluxcal": flux, "fluxerr_fluxcal": fluxerr})
 
 
 def cache_dir() -> Path:

@@ -14,7 +14,7 @@ import numpy as np
 from . import gp
 from .classify import LIGHTCURVE_COLUMNS, STATUS_OK, lightcurves_from_table
 from .cuts import SelectionCuts, apply_cuts
-from .lightcurves import BANDS, LightCurves, lightcurves_from_alerts
+from .lightcurves import LightCurves, lightcurves_from_alerts
 from .models import DEFAULT_MODEL, check_model, load_model, network_inputs
 from .realdata import HISTORY_FIELDS, alert_histories
 

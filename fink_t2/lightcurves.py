@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
+import pandas as pd
 
 #: Band order of every array this package builds: index -> band name.
 BANDS = ("g", "r")
@@ -31,6 +32,23 @@ def mag_to_fluxcal(mag, sigma_mag):
     """FLUXCAL flux and error (zero point 27.5) from a magnitude and its error."""
     flux = 10.0 ** (-0.4 * np.asarray(mag, dtype=float) + 11.0)
     return flux, flux * np.asarray(sigma_mag, dtype=float) * np.log(10.0) / 2.5
+
+
+#: Columns of a long table of points: object, time, band index into ``BANDS``, flux and error in FLUXCAL.
+POINT_COLUMNS = ("object_id", "mjd", "band", "flux_fluxcal", "fluxerr_fluxcal")
+
+
+def mag_table_points(table: pd.DataFrame) -> pd.DataFrame:
+    """Points (``POINT_COLUMNS``) of a long magnitude table (objectId, mjd, band g/r, mag, magerr).
+
+    Magnitudes become FLUXCAL; a band other than g/r gets index -1 and a
+    non-numeric value NaN, both dropped later by ``lightcurves_from_points``.
+    """
+    number = lambda column: pd.to_numeric(table[column], errors="coerce").to_numpy(float)  # noqa: E731
+    flux, fluxerr = mag_to_fluxcal(number("mag"), number("magerr"))
+    band = pd.Series(table["band"]).map({name: i for i, name in enumerate(BANDS)}).fillna(-1).to_numpy(np.int64)
+    return pd.DataFrame({"object_id": table["objectId"].to_numpy(), "mjd": number("mjd"), "band": band,
+                         "flux_fluxcal": flux, "fluxerr_fluxcal": fluxerr})
 
 
 def is_positive_difference(isdiffpos) -> np.ndarray:

@@ -12,8 +12,8 @@ import pandas as pd
 import pyarrow as pa
 
 from .alerts_io import HISTORY_COLUMNS
-from .datasets import POINT_COLUMNS, DataError, mag_table_points
-from .lightcurves import LightCurves, lightcurves_from_alerts, lightcurves_from_points
+from .datasets import DataError
+from .lightcurves import POINT_COLUMNS, LightCurves, lightcurves_from_alerts, lightcurves_from_points, mag_table_points
 
 HISTORY_FIELDS = tuple(HISTORY_COLUMNS.values())
 
