@@ -49,7 +49,9 @@ def classify_command(args) -> int:
     # Everything that can be checked without Spark is checked first: input, model, Java.
     if not is_url(args.input) and input_format(args.input) == "parquet":
         check_parquet_alerts(args.input)
-    check_model(args.model)  # the workers load it; the driver only checks it
+    card, _ = check_model(args.model)  # the workers load it; the driver only checks it
+    if args.uncertainty == "ensemble" and "cv" not in card:
+        raise UsageError(f"--uncertainty ensemble needs cross-validation fold models; model '{args.model}' has none")
     require_java()
     spark = get_spark(args.master, quiet=not args.verbose)
     if not args.debug:  # the CLI reports a failed job in one line; Spark's own error log repeats it with traces

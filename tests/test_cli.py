@@ -115,6 +115,13 @@ def test_debug_shows_the_stack_trace(tmp_path):
         main(["--debug", "classify", str(tmp_path / "absent"), str(tmp_path / "out")])
 
 
+def test_ensemble_uncertainty_needs_fold_models(tmp_path, capsys):
+    assert main(["classify", str(SAMPLE_ALERTS), str(tmp_path / "o"), "--model", "fink-gr-noz",
+                 "--uncertainty", "ensemble"]) == 1
+    err = capsys.readouterr().err
+    assert "needs cross-validation fold models" in err or "fink-t2[train]" in err, err  # no fink-science: says so
+
+
 def test_missing_java_and_unknown_model_say_what_to_do(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         main(["classify", str(SAMPLE_ALERTS), str(tmp_path / "o1"), "--model", "no-such-model"])

@@ -46,6 +46,21 @@ def test_without_cuts_most_alerts_are_classified(spark, model):
     assert (pdf["t2_status"] == "ok").mean() > 0.8
 
 
+def test_ensemble_uncertainty_keeps_the_probabilities(spark, model):
+    """uncertainty="ensemble": the same t2 maps, and the fold models' mutual information in [0, 1]."""
+    alerts = read_alerts(spark, shared_path("ztf_alerts/parquet"))
+    columns = ("candid", "t2", "t2_uncertainty", "t2_status")
+    default = add_t2_columns(alerts, cuts=SelectionCuts.none()).select(*columns).toPandas().set_index("candid")
+    ensemble = add_t2_columns(alerts, cuts=SelectionCuts.none(), uncertainty="ensemble").select(*columns) \
+        .toPandas().set_index("candid").loc[default.index]
+    ok = default.t2_status == "ok"
+    assert (ensemble.t2_status == default.t2_status).all() and ok.sum() > 100
+    for a, b in zip(default.t2[ok], ensemble.t2[ok]):
+        assert a == pytest.approx(b, abs=1e-6)
+    assert ensemble.t2_uncertainty[ok].between(0, 1).all() and ensemble.t2_uncertainty[~ok].isna().all()
+    assert (ensemble.t2_uncertainty[ok] < default.t2_uncertainty[ok] + 1e-6).mean() > 0.9  # the epistemic part is smaller
+
+
 def test_fink_history_columns_give_the_same_result(spark):
     alerts = read_alerts(spark, shared_path("ztf_alerts/parquet"))
     built = history_columns(alerts)
