@@ -76,7 +76,7 @@ def out_of_fold_predictions(model_name: str, path=None):
     folds = fold_of(data.labels.index, card["cv"]["folds"])
     parts = []
     for days in CALIBRATION_DAYS:
-        probabilities, _, status = predict(model_name, data, data_file, days, calibrated=False)
+        probabilities, _, status = predict(model_name, data, True, days, calibrated=False)
         keep = (status == STATUS_OK) & (labels >= 0)
         parts.append((probabilities[keep], labels[keep], folds[keep]))
     return tuple(np.concatenate([part[i] for part in parts]) for i in range(3))

@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .lightcurves import POINT_COLUMNS, LightCurves, lightcurves_from_points, mag_table_points
+from .lightcurves import POINT_COLUMNS, LightCurves, lightcurves_from_alerts, lightcurves_from_points, mag_table_points
 from .models import file_sha256
 
 PLASTICC_WHEEL = "snmachine==2.0.0.post3"
@@ -42,6 +42,12 @@ BTS_TYPES = {"SN Ia": "SNIa", "SN Ia-91T": "SNIa", "SN Ia-pec": "SNIa", "SN Ia-9
              "SN Iax": "SNIax", "SN II": "SNII", "SN IIP": "SNII", "SN IIn": "SNII", "SN IIb": "SNII",
              "SN Ib": "SNIbc", "SN Ic": "SNIbc", "SN Ic-BL": "SNIbc", "SN Ib/c": "SNIbc", "SN Ibn": "SNIbc",
              "SLSN-I": "SLSN-I", "TDE": "TDE"}
+
+
+#: TNS type -> t2 class name, for the real alerts of tns_alerts: the BTS mapping plus TNS's spellings; other
+#: types (CVs, variable stars, novae, SLSN-II, ...) are not t2 classes and are not scored.
+TNS_TYPES = {**BTS_TYPES, "SN Ia-91T-like": "SNIa", "SN Ia-91bg-like": "SNIa-91bg", "SN Iax[02cx-like]": "SNIax",
+             "SN IIL": "SNII", "SN Ib-pec": "SNIbc", "AGN": "AGN", "M dwarf": "M-dwarf"}
 
 
 class DataError(RuntimeError):
@@ -69,6 +75,40 @@ class LabelledPoints:
         index = pd.Index(self.labels.index).get_indexer(points["object_id"])
         keep = index >= 0
         return lightcurves_from_points(index[keep], len(self.labels), *(points[c].to_numpy()[keep] for c in POINT_COLUMNS[1:]))
+
+
+@dataclass
+class LabelledAlerts:
+    """Real alerts, each with the history it carried, and the class of its object.
+
+    histories : dict of ``jd``, ``fid``, ``magpsf``, ``sigmapsf`` lists (one array per alert; NaN
+        magnitudes are non-detections).
+    labels : Series objectId -> t2 class name, one entry per alert (an object repeats).
+    """
+
+    histories: dict
+    labels: pd.Series
+
+    def lightcurves(self, max_days: Optional[float] = None) -> LightCurves:
+        """One light curve per alert, from its own history (``max_days`` does not apply to alerts)."""
+        if max_days is not None:
+            raise ValueError("alerts are scored with the history they carried: --days does not apply")
+        return lightcurves_from_alerts(*(self.histories[f] for f in ("jd", "fid", "magpsf", "sigmapsf")))
+
+
+def read_tns_alerts(folder) -> LabelledAlerts:
+    """The real alert rows of ``tns_alerts/alerts`` (Fink's ``cjd``, ``cfid``, ``cmagpsf``, ``csigmapsf`` and
+    ``TNS``), those whose TNS type maps to a t2 class (``TNS_TYPES``)."""
+    files = sorted(Path(folder).glob("*.parquet"))
+    if not files:
+        raise DataError(f"{folder}: no alert parquet files")
+    table = pd.concat([pd.read_parquet(f, columns=["objectId", "cjd", "cfid", "cmagpsf", "csigmapsf", "TNS"])
+                       for f in files], ignore_index=True)
+    labels = table["TNS"].str.replace("(TNS) ", "", regex=False).map(TNS_TYPES)
+    table, labels = table[labels.notna()], labels[labels.notna()]
+    histories = {field: [np.asarray(v, dtype=float) for v in table[column]]
+                 for field, column in (("jd", "cjd"), ("fid", "cfid"), ("magpsf", "cmagpsf"), ("sigmapsf", "csigmapsf"))}
+    return LabelledAlerts(histories, pd.Series(labels.to_numpy(), index=table["objectId"].to_numpy(), name="label"))
 
 
 def cache_dir() -> Path:

@@ -2,9 +2,11 @@
 
 Data sets: ``bts`` (real ZTF Bright Transient Survey light curves, the shared
 ``bts_dev`` table), ``plasticc-test`` (the held-out PLAsTiCC supernovae, g/r
-detections as simulated for LSST) and ``plasticc-test-ztf`` (the same objects
-made ZTF-like as the training set is, seed 0). A model whose card records cross-validation
-on the evaluated table scores each object with the fold model that did not see it.
+detections as simulated for LSST), ``plasticc-test-ztf`` (the same objects
+made ZTF-like as the training set is, seed 0) and ``tns-alerts`` (real Fink alerts of
+TNS-typed objects, each scored from the history it carried: an alert-level score). A model
+whose card records cross-validation on the evaluated table scores each object with the fold
+model that did not see it; so does any cross-validated model on the TNS alerts.
 
 Definitions: coverage = fraction of objects given a class (passing the
 light-curve cuts: >= 2 points, both bands); accuracy and recall count an
@@ -27,12 +29,12 @@ import numpy as np
 
 from .classify import STATUS_OK, classify_batch, most_probable_class
 from .cuts import SelectionCuts, apply_cuts
-from .datasets import LabelledPoints, read_plasticc, read_ztf_table
+from .datasets import LabelledPoints, read_plasticc, read_tns_alerts, read_ztf_table
 from .models import load_model, read_card
 from .realdata import shared_data_dir
 from .training import fold_of
 
-DATASETS = ("bts", "plasticc-test", "plasticc-test-ztf")
+DATASETS = ("bts", "plasticc-test", "plasticc-test-ztf", "tns-alerts")
 PURITIES = (0.90, 0.95)
 THRESHOLD_MIN_SUPPORT = 20
 #: TNS types of real objects that are not supernovae, for the uncertainty check on tns_alerts.
@@ -47,10 +49,13 @@ def bts_path() -> Path:
     return shared_data_dir() / "bts_dev" / "bts_dev_lightcurves.parquet"
 
 
-def load_dataset(name: str, path=None) -> LabelledPoints:
-    """The labelled points of data set ``name`` (``path`` overrides where it is read from)."""
+def load_dataset(name: str, path=None):
+    """The labelled points (``LabelledPoints``) or alerts (``LabelledAlerts``) of data set ``name`` (``path``
+    overrides where it is read from)."""
     if name == "bts":
         return read_ztf_table(path or bts_path())
+    if name == "tns-alerts":
+        return read_tns_alerts(path or shared_data_dir() / "tns_alerts" / "alerts")
     if name == "plasticc-test":
         return read_plasticc("test", path)
     if name == "plasticc-test-ztf":  # as ZTF would see them: the training set's ZTF-like rendering, fixed seed
@@ -59,6 +64,13 @@ def load_dataset(name: str, path=None) -> LabelledPoints:
         data = read_plasticc("test", path)
         return LabelledPoints(ztf_like_points(data.points, np.random.default_rng(0)), data.labels)
     raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS}")
+
+
+def scored_by_folds(card: dict, data_name: str, data_file: Optional[str]) -> bool:
+    """True if each object must be scored by the fold model that did not see it: on bts when the model was
+    cross-validated on that table, and on the TNS alerts (some of whose objects are in bts_dev) for any
+    cross-validated model."""
+    return cross_validated_on(card, data_file) or (data_name == "tns-alerts" and "cv" in card)
 
 
 def cross_validated_on(card: dict, data_file: Optional[str]) -> bool:
@@ -70,19 +82,18 @@ def days_label(days: Optional[float]) -> str:
     return "all days" if days is None else f"first {days:g} days"
 
 
-def predict(model_name: str, data: LabelledPoints, data_file: Optional[str] = None, max_days: Optional[float] = None,
-            calibrated: bool = True):
+def predict(model_name: str, data, by_folds: bool = False, max_days: Optional[float] = None, calibrated: bool = True):
     """Probabilities (n, n_classes) and uncertainty (n,) with NaN where unclassified, and status (n,), in
-    ``data.labels`` order.
+    ``data.labels`` order (``data``: ``LabelledPoints`` or ``LabelledAlerts``).
 
-    ``data_file``: name of the table the objects come from; if the model was
-    cross-validated on it, each object is scored by the fold model without it (and that fold
-    model's temperature, fitted without it). ``calibrated``: False leaves the temperature out.
+    ``by_folds``: each object is scored by the card's cross-validation fold model that did not see it
+    (its fold from its id, ``fold_of``), with that fold model's temperature, fitted without it.
+    ``calibrated``: False leaves the temperature out.
     """
     card = read_card(model_name)
     lightcurves = data.lightcurves(max_days)
     status = apply_cuts(lightcurves, SelectionCuts())
-    if not cross_validated_on(card, data_file):
+    if not by_folds:
         return classify_batch(lightcurves, status, load_model(model_name, calibrated=calibrated))
     cv = card["cv"]
     probabilities = np.full((len(status), len(card["classes"])), np.nan, dtype=np.float32)
@@ -316,13 +327,13 @@ def evaluate(model_name: str, data_name: str, days: Optional[float] = None, out=
     data = load_dataset(data_name, path)
     data_file = Path(path or bts_path()).name if data_name == "bts" else None
     card = read_card(model_name)
-    probabilities, uncertainty, status = predict(model_name, data, data_file, days)
-    result = {"model": model_name, "data": data_name, "days": days,
-              "cross_validated": cross_validated_on(card, data_file),
+    by_folds = scored_by_folds(card, data_name, data_file)
+    probabilities, uncertainty, status = predict(model_name, data, by_folds, days)
+    result = {"model": model_name, "data": data_name, "days": days, "cross_validated": by_folds,
               "calibrated": "calibration" in card,
               **metrics(data.labels.to_numpy(), probabilities, status, card["classes"], uncertainty)}
     if result["calibrated"] and result["calibration"]:  # the same objects without the temperature
-        raw, _, raw_status = predict(model_name, data, data_file, days, calibrated=False)
+        raw, _, raw_status = predict(model_name, data, by_folds, days, calibrated=False)
         result["calibration"]["ece_uncalibrated"] = metrics(data.labels.to_numpy(), raw, raw_status,
                                                             card["classes"])["calibration"]["ece"]
     if data_name == "bts" and days is None:

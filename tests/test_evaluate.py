@@ -67,3 +67,25 @@ def test_default_model_card_figures_reproduce_and_meet_the_targets():
     always_snia = result["per_class"]["SNIa"]["support"] / result["objects"]  # 0.749 on bts_dev
     assert result["accuracy"] > always_snia + 0.05
     assert result["coverage"] >= 0.95 and result["accuracy"] >= 0.85 and result["mean_recall_SNIa_SNII_SNIbc"] >= 0.65
+
+
+def test_alert_level_score_on_real_tns_alerts():
+    """Every real alert whose TNS type is a t2 class is scored from its own history, by the fold model that did
+    not see its object (some objects are in bts_dev)."""
+    import glob
+
+    import pandas as pd
+
+    from fink_t2.datasets import TNS_TYPES
+    from fink_t2.models import DEFAULT_MODEL
+
+    folder = shared_path("tns_alerts/alerts")
+    alerts = pd.concat([pd.read_parquet(f, columns=["objectId", "TNS"]) for f in glob.glob(str(folder / "*.parquet"))])
+    typed = alerts.TNS.str.replace("(TNS) ", "", regex=False).isin(list(TNS_TYPES))
+    result = evaluate(DEFAULT_MODEL, "tns-alerts")
+    assert result["objects"] == typed.sum() > 1500 and result["cross_validated"]
+    assert 0.5 < result["coverage"] < 1.0  # alerts carry 30 days, often one band
+    # normal SN Ia and their 91T-like and peculiar kin (not 91bg-like, not Iax, not Ia-CSM: other or no t2 class)
+    assert result["per_class"]["SNIa"]["support"] == alerts.TNS.isin(["SN Ia", "SN Ia-91T-like", "SN Ia-pec"]).sum()
+    with pytest.raises(ValueError, match="--days does not apply"):
+        evaluate(DEFAULT_MODEL, "tns-alerts", days=10)
