@@ -42,8 +42,6 @@ BTS_TYPES = {"SN Ia": "SNIa", "SN Ia-91T": "SNIa", "SN Ia-pec": "SNIa", "SN Ia-9
              "SN Iax": "SNIax", "SN II": "SNII", "SN IIP": "SNII", "SN IIn": "SNII", "SN IIb": "SNII",
              "SN Ib": "SNIbc", "SN Ic": "SNIbc", "SN Ic-BL": "SNIbc", "SN Ib/c": "SNIbc", "SN Ibn": "SNIbc",
              "SLSN-I": "SLSN-I", "TDE": "TDE"}
-
-
 #: TNS type -> t2 class name, for the real alerts of tns_alerts: the BTS mapping plus TNS's spellings; other
 #: types (CVs, variable stars, novae, SLSN-II, ...) are not t2 classes and are not scored.
 TNS_TYPES = {**BTS_TYPES, "SN Ia-91T-like": "SNIa", "SN Ia-91bg-like": "SNIa-91bg", "SN Iax[02cx-like]": "SNIax",
