@@ -13,7 +13,6 @@ requires_train_extra = pytest.mark.skipif(
     reason="needs the train extra (TensorFlow, Keras, tf2onnx, fink-science): pip install -e '.[train]'")
 
 
-
 def shared_path(relative: str) -> Path:
     """Path under the shared data folder (``realdata.shared_data_dir``), or skip with the reason when absent."""
     from fink_t2.datasets import DataError

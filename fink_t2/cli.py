@@ -205,8 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "information of the cross-validation fold models, ~6x the model's cost) "
                                "(default: entropy)")
     classify.add_argument("--keep-existing", action="store_true",
-                          help="input columns named t2, t2_class or t2_status (archival Fink data) are written "
-                               "too, as t2_input, t2_class_input, t2_status_input (default: replaced)")
+                          help="input columns named like an output column (t2, t2_class, t2_uncertainty, "
+                               "t2_status: archival Fink data) are written too, as t2_input, ... (default: replaced)")
     classify.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
     classify.set_defaults(run=classify_command)
 

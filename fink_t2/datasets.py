@@ -48,6 +48,11 @@ TNS_TYPES = {**BTS_TYPES, "SN Ia-91T-like": "SNIa", "SN Ia-91bg-like": "SNIa-91b
              "SN IIL": "SNII", "SN Ib-pec": "SNIbc", "AGN": "AGN", "M dwarf": "M-dwarf"}
 
 
+def tns_type(types: pd.Series) -> pd.Series:
+    """TNS type names as published, without the ``(TNS) `` prefix some carry."""
+    return types.str.replace("(TNS) ", "", regex=False)
+
+
 class DataError(RuntimeError):
     """A data set cannot be fetched or read; the message says what to do."""
 
@@ -102,7 +107,7 @@ def read_tns_alerts(folder) -> LabelledAlerts:
         raise DataError(f"{folder}: no alert parquet files")
     table = pd.concat([pd.read_parquet(f, columns=["objectId", "cjd", "cfid", "cmagpsf", "csigmapsf", "TNS"])
                        for f in files], ignore_index=True)
-    labels = table["TNS"].str.replace("(TNS) ", "", regex=False).map(TNS_TYPES)
+    labels = tns_type(table["TNS"]).map(TNS_TYPES)
     table, labels = table[labels.notna()], labels[labels.notna()]
     histories = {field: [np.asarray(v, dtype=float) for v in table[column]]
                  for field, column in (("jd", "cjd"), ("fid", "cfid"), ("magpsf", "cmagpsf"), ("sigmapsf", "csigmapsf"))}

@@ -152,13 +152,13 @@ def uncertainty_on_real_non_supernovae(model_name: str, exclude_ids=()) -> Optio
     import pandas as pd
 
     from .classify import classify_lightcurves
-    from .datasets import DataError
+    from .datasets import DataError, tns_type
 
     try:
         table = pd.read_parquet(shared_data_dir() / "tns_alerts" / "tns_lightcurves.parquet")
     except (DataError, FileNotFoundError, OSError):
         return None
-    types = table.groupby("objectId")["type"].first().str.replace("(TNS) ", "", regex=False)
+    types = tns_type(table.groupby("objectId")["type"].first())
     types = types[~types.index.isin(list(exclude_ids))]
     groups = {name: types.index[types == name] for name in NON_SUPERNOVA_TYPES}
     groups["supernovae"] = types.index[types.str.startswith(("SN", "SLSN"))]
@@ -177,11 +177,22 @@ def uncertainty_on_real_non_supernovae(model_name: str, exclude_ids=()) -> Optio
     return out
 
 
+def calibration_of(true_labels, probabilities: np.ndarray, status: np.ndarray, classes) -> dict:
+    """ECE and reliability table over the classified objects whose true class the model has ({} if none)."""
+    from .calibrate import expected_calibration_error, reliability
+
+    index = {name: i for i, name in enumerate(classes)}
+    labels = np.array([index.get(t, -1) for t in true_labels])
+    known = (np.asarray(status) == STATUS_OK) & (labels >= 0)
+    if not known.any():
+        return {}
+    return {"ece": expected_calibration_error(probabilities[known], labels[known]),
+            "reliability": reliability(probabilities[known], labels[known])}
+
+
 def metrics(true_labels, probabilities: np.ndarray, status: np.ndarray, classes, uncertainty=None) -> dict:
     """Accuracy, coverage, log-loss, per-class recall/precision, confusion matrix, calibration,
     uncertainty and purity thresholds (see module notes)."""
-    from .calibrate import expected_calibration_error, reliability
-
     true_labels = np.asarray(true_labels, dtype=object)
     predicted = most_probable_class(probabilities, status, classes)
     predicted = np.where(predicted == "", UNCLASSIFIED, predicted)
@@ -202,11 +213,7 @@ def metrics(true_labels, probabilities: np.ndarray, status: np.ndarray, classes,
     f1 = [2 * c["precision"] * c["recall"] / (c["precision"] + c["recall"]) if c["precision"] else 0.0
           for name, c in per_class.items() if name in MACRO_F1_CLASSES]
     known = classified & np.isin(true_labels, list(classes))
-    label_index = np.array([index.get(t, -1) for t in true_labels])
-    calibration = {}
-    if known.any():
-        calibration = {"ece": expected_calibration_error(probabilities[known], label_index[known]),
-                       "reliability": reliability(probabilities[known], label_index[known])}
+    calibration = calibration_of(true_labels, probabilities, status, classes)
     certainty = {}
     if uncertainty is not None and known.any():
         wrong = ~correct[known]
@@ -334,8 +341,8 @@ def evaluate(model_name: str, data_name: str, days: Optional[float] = None, out=
               **metrics(data.labels.to_numpy(), probabilities, status, card["classes"], uncertainty)}
     if result["calibrated"] and result["calibration"]:  # the same objects without the temperature
         raw, _, raw_status = predict(model_name, data, by_folds, days, calibrated=False)
-        result["calibration"]["ece_uncalibrated"] = metrics(data.labels.to_numpy(), raw, raw_status,
-                                                            card["classes"])["calibration"]["ece"]
+        result["calibration"]["ece_uncalibrated"] = calibration_of(data.labels.to_numpy(), raw, raw_status,
+                                                                   card["classes"])["ece"]
     if data_name == "bts" and days is None:
         result["tns_uncertainty"] = uncertainty_on_real_non_supernovae(model_name, exclude_ids=data.labels.index)
     if out is not None:

@@ -237,9 +237,9 @@ class T2Model:
 _LOADED: Dict[tuple, T2Model] = {}
 
 
-def onnx_file(card: dict, weights: Optional[str] = None) -> Optional[str]:
-    """The ONNX graph exported from weight file ``weights`` (default: the card's), or None."""
-    return card.get("onnx", {}).get("files", {}).get(weights or card.get("weights"))
+def onnx_file(card: dict, weights: Optional[str]) -> Optional[str]:
+    """The ONNX graph exported from weight file ``weights``, or None."""
+    return card.get("onnx", {}).get("files", {}).get(weights)
 
 
 def _onnx_runner(path: Path, threads: Optional[int]):
@@ -264,7 +264,7 @@ def _keras_runner(card: dict, root: Path, weights: Optional[str]):
         elif card["format"] == "keras3_weights":
             from .t2net import load_network
 
-            network = load_network(card, root, weights or card["weights"])
+            network = load_network(card, root, weights)
         else:
             raise ModelError(f"model '{card['id']}': unknown format {card['format']!r}")
     except ImportError as error:
@@ -289,15 +289,16 @@ def load_model(name: Optional[str] = None, weights: Optional[str] = None, engine
     key = (name, weights, engine, threads, calibrated, uncertainty)
     if key not in _LOADED:
         card, root = check_model(name)
-        graph = onnx_file(card, weights)
+        weight_file = weights or card.get("weights")  # None for a SavedModel card
+        graph = onnx_file(card, weight_file)
         chosen = engine or ("onnx" if graph else "keras")
         if chosen not in ENGINES:
             raise ModelError(f"unknown engine {chosen!r}; choose one of {ENGINES}")
         if chosen == "onnx" and graph is None:
-            raise ModelError(f"model '{name}' has no ONNX graph for {weights or card.get('weights', 'its weights')}: "
+            raise ModelError(f"model '{name}' has no ONNX graph for {weight_file or 'its weights'}: "
                              f"use the keras engine ({TRAIN_EXTRA}), or export it with fink-t2 export-onnx {name}")
-        run = _onnx_runner(root / graph, threads) if chosen == "onnx" else _keras_runner(card, root, weights)
-        temperature = card.get("calibration", {}).get("temperature", {}).get(weights or card.get("weights"))
+        run = _onnx_runner(root / graph, threads) if chosen == "onnx" else _keras_runner(card, root, weight_file)
+        temperature = card.get("calibration", {}).get("temperature", {}).get(weight_file)
         members = ()
         if uncertainty == "ensemble":
             if "cv" not in card:
