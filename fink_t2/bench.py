@@ -57,7 +57,7 @@ def _concat(a: LightCurves, b: LightCurves) -> LightCurves:
     pad = lambda x: np.pad(x, ((0, 0), (0, width - x.shape[1])))  # noqa: E731
     fields = ("time_days", "flux_fluxcal", "fluxerr_fluxcal", "band", "mask")
     return LightCurves(*(np.concatenate([pad(getattr(a, f)), pad(getattr(b, f))]) for f in fields),
-                       np.concatenate([a.jd_first, b.jd_first]), np.concatenate([a.jd_last, b.jd_last]))
+                       np.concatenate([a.jd_first, b.jd_first]), np.concatenate([a.jd_last, b.jd_last]), a.n_bands)
 
 
 def _timed(function, *args):
@@ -114,7 +114,8 @@ def bench_gp_scaling(sizes=(5, 20, 100, 500), n_objects=20) -> dict:
         err = pick(longest.fluxerr_fluxcal)
         lc = LightCurves(pick(longest.time_days) + 0.01 * np.stack(repeat),
                          pick(longest.flux_fluxcal) + (np.stack(repeat) > 0) * rng.normal(0, 1, err.shape) * err,
-                         err, pick(longest.band), np.ones((len(take), size), bool), longest.jd_first, longest.jd_last)
+                         err, pick(longest.band), np.ones((len(take), size), bool), longest.jd_first, longest.jd_last,
+                         longest.n_bands)
         _, batched_s = _timed(gp.interpolate, lc, "batched")
         _, george_s = _timed(gp.interpolate, lc, "george")
         out[size] = dict(objects=len(lc), batched_s_per_object=batched_s / len(lc),

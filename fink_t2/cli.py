@@ -121,8 +121,8 @@ def train_command(args) -> int:
 
     logging.getLogger("fink_t2").setLevel(logging.INFO)
     card = train(Path(args.out), seed=args.seed, ztf_table=args.ztf_table, n_folds=args.folds,
-                 plasticc_dir=args.plasticc_dir, epochs=args.epochs, ztf_draws=args.ztf_draws,
-                 expert_epochs=args.expert_epochs, workers=args.workers)
+                 plasticc_dir=args.plasticc_dir, plasticc_draws=args.plasticc_draws, epochs=args.epochs,
+                 ztf_draws=args.ztf_draws, expert_epochs=args.expert_epochs, workers=args.workers, survey=args.survey)
     print(f"fink-t2: model {card['id']} trained in {card['training']['seconds']} s -> {args.out}")
     return 0
 
@@ -231,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "(needs the train extra)")
     train.add_argument("--out", required=True, help="weights folder, e.g. data/models/t2/NAME (card: NAME.json beside it)")
     train.add_argument("--seed", type=int, default=0, help="seed of the draws and of the fits (default: 0)")
+    train.add_argument("--survey", default="ztf", choices=sorted(training.SURVEYS),
+                       help="ztf: ZTF-like g r light curves; lsst: LSST-like u g r i z y (default: ztf)")
+    train.add_argument("--plasticc-draws", type=int, default=1, help="history draws per PLAsTiCC object (default: 1)")
     train.add_argument("--ztf-table", help="labelled real ZTF light curves (bts_dev format) to add, cross-validated")
     train.add_argument("--folds", type=int, default=5, help="cross-validation folds over --ztf-table (default: 5)")
     train.add_argument("--epochs", type=int, default=30, help="epochs of the general network (default: 30)")

@@ -33,13 +33,13 @@ class SelectionCuts:
     max_days_since_start: Optional[float] = 90.0
     reject_solar_system: bool = True
     hosts: Optional[Sequence[str]] = field(default=EXTRAGALACTIC_HOSTS)
-    require_both_bands: bool = True
+    min_bands: Optional[int] = 2
 
     @classmethod
     def none(cls) -> "SelectionCuts":
         """Only what the GP and model need: one point or more (no selection)."""
         return cls(min_points=1, max_days_since_start=None, reject_solar_system=False,
-                   hosts=None, require_both_bands=False)
+                   hosts=None, min_bands=None)
 
 
 def apply_cuts(lightcurves: LightCurves, cuts: SelectionCuts, jdstarthist=None, roid=None,
@@ -64,8 +64,8 @@ def apply_cuts(lightcurves: LightCurves, cuts: SelectionCuts, jdstarthist=None, 
     fail("no_points", n_points == 0)
     if cuts.min_points is not None:
         fail("min_points", n_points < cuts.min_points)
-    if cuts.require_both_bands:
-        fail("one_band", (lightcurves.n_points_per_band == 0).any(axis=1))
+    if cuts.min_bands is not None:
+        fail("min_bands", (lightcurves.n_points_per_band > 0).sum(axis=1) < cuts.min_bands)
     if cuts.max_days_since_start is not None and jdstarthist is not None:
         start = np.asarray(jdstarthist, dtype=float)
         with np.errstate(invalid="ignore"):  # an unknown start (NaN) does not cut

@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .lightcurves import POINT_COLUMNS, LightCurves, lightcurves_from_alerts, lightcurves_from_points, mag_table_points
+from .lightcurves import BANDS, POINT_COLUMNS, LightCurves, lightcurves_from_alerts, lightcurves_from_points, mag_table_points
 from .models import file_sha256
 
 PLASTICC_WHEEL = "snmachine==2.0.0.post3"
@@ -35,8 +35,8 @@ PLASTICC_SPLITS = {
 #: PLAsTiCC class code -> t2 class name (the 14 classes of the training set).
 PLASTICC_CLASSES = {6: "mu-Lens-Single", 15: "TDE", 16: "EB", 42: "SNII", 52: "SNIax", 53: "Mira", 62: "SNIbc",
                     64: "KN", 65: "M-dwarf", 67: "SNIa-91bg", 88: "AGN", 90: "SNIa", 92: "RRL", 95: "SLSN-I"}
-#: PLAsTiCC passband (0-5 = ugrizy) -> index in ``BANDS``; u, i, z, y are not used.
-PLASTICC_PASSBAND_TO_BAND = {1: 0, 2: 1}
+#: PLAsTiCC passbands 0-5, by name.
+PLASTICC_PASSBANDS = ("u", "g", "r", "i", "z", "y")
 #: BTS spectroscopic type -> t2 class name; other types (CVs, novae, ...) are not scored.
 BTS_TYPES = {"SN Ia": "SNIa", "SN Ia-91T": "SNIa", "SN Ia-pec": "SNIa", "SN Ia-91bg": "SNIa-91bg",
              "SN Iax": "SNIax", "SN II": "SNII", "SN IIP": "SNII", "SN IIn": "SNII", "SN IIb": "SNII",
@@ -61,13 +61,15 @@ class DataError(RuntimeError):
 class LabelledPoints:
     """Points of many objects and their classes.
 
-    points : DataFrame with ``POINT_COLUMNS`` (band is an index into ``BANDS``,
+    points : DataFrame with ``POINT_COLUMNS`` (band is an index into ``bands``,
         flux and error in FLUXCAL), detections only.
     labels : Series object_id -> t2 class name, one entry per object.
+    bands : the band names, in index order.
     """
 
     points: pd.DataFrame
     labels: pd.Series
+    bands: tuple = BANDS
 
     def lightcurves(self, max_days: Optional[float] = None) -> LightCurves:
         """Light curves in the order of ``labels``; ``max_days`` keeps the first D days after the first point."""
@@ -77,7 +79,8 @@ class LabelledPoints:
             points = points[points["mjd"] <= first + max_days]
         index = pd.Index(self.labels.index).get_indexer(points["object_id"])
         keep = index >= 0
-        return lightcurves_from_points(index[keep], len(self.labels), *(points[c].to_numpy()[keep] for c in POINT_COLUMNS[1:]))
+        return lightcurves_from_points(index[keep], len(self.labels), *(points[c].to_numpy()[keep] for c in POINT_COLUMNS[1:]),
+                                       n_bands=len(self.bands))
 
 
 @dataclass
@@ -160,8 +163,9 @@ def fetch_plasticc(directory=None, wheel=None) -> Path:
     return target
 
 
-def read_plasticc(split: str = "train", directory=None) -> LabelledPoints:
-    """PLAsTiCC g/r detections of ``split`` ("train": 7,848 objects, "test": 194 held-out supernovae)."""
+def read_plasticc(split: str = "train", directory=None, bands=BANDS) -> LabelledPoints:
+    """PLAsTiCC detections in ``bands`` (names; default ZTF's g r) of ``split`` ("train": 7,848 objects,
+    "test": 194 held-out supernovae). Fluxes are signed difference fluxes, as Rubin's ``diaSource`` has them."""
     lightcurve_file, metadata_file, label_column = PLASTICC_SPLITS[split]
     root = plasticc_dir(directory)
     if not (root / lightcurve_file).is_file():
@@ -169,11 +173,12 @@ def read_plasticc(split: str = "train", directory=None) -> LabelledPoints:
     metadata = pd.read_csv(root / metadata_file, skipinitialspace=True, usecols=["object_id", label_column])
     labels = metadata.set_index("object_id")[label_column].map(PLASTICC_CLASSES).dropna()
     raw = pd.read_csv(root / lightcurve_file, dtype={"passband": np.int64, "detected_bool": np.int64})
-    raw = raw[(raw["detected_bool"] == 1) & raw["passband"].isin(list(PLASTICC_PASSBAND_TO_BAND))]
+    passband_to_band = {PLASTICC_PASSBANDS.index(name): i for i, name in enumerate(bands)}
+    raw = raw[(raw["detected_bool"] == 1) & raw["passband"].isin(list(passband_to_band))]
     points = pd.DataFrame({"object_id": raw["object_id"].to_numpy(), "mjd": raw["mjd"].to_numpy(float),
-                           "band": raw["passband"].map(PLASTICC_PASSBAND_TO_BAND).to_numpy(np.int64),
+                           "band": raw["passband"].map(passband_to_band).to_numpy(np.int64),
                            "flux_fluxcal": raw["flux"].to_numpy(float), "fluxerr_fluxcal": raw["flux_err"].to_numpy(float)})
-    return LabelledPoints(points, labels.rename("label"))
+    return LabelledPoints(points, labels.rename("label"), tuple(bands))
 
 
 def read_ztf_table(path) -> LabelledPoints:

@@ -72,9 +72,10 @@ class LightCurves:
     ----------
     time_days : (n, L) float64, days since the object's first kept point.
     flux_fluxcal, fluxerr_fluxcal : (n, L) float64, FLUXCAL flux and 1-sigma error.
-    band : (n, L) int8, index into ``BANDS``.
+    band : (n, L) int8, index into the survey's or model's band tuple (e.g. ``BANDS``, g r).
     mask : (n, L) bool, True for real points; padding is zero and False.
     jd_first, jd_last : (n,) float64, JD of the first and last kept point (NaN if none).
+    n_bands : number of bands the band index counts (2 for ZTF g r, 6 for LSST u g r i z y).
     """
 
     time_days: np.ndarray
@@ -84,6 +85,7 @@ class LightCurves:
     mask: np.ndarray
     jd_first: np.ndarray
     jd_last: np.ndarray
+    n_bands: int
 
     def __len__(self):
         return self.mask.shape[0]
@@ -95,8 +97,8 @@ class LightCurves:
 
     @property
     def n_points_per_band(self) -> np.ndarray:
-        """(n, 2) number of kept points per object and band."""
-        return np.stack([(self.mask & (self.band == b)).sum(axis=1) for b in range(len(BANDS))], axis=1)
+        """(n, n_bands) number of kept points per object and band."""
+        return np.stack([(self.mask & (self.band == b)).sum(axis=1) for b in range(self.n_bands)], axis=1)
 
     def subset(self, index) -> "LightCurves":
         """The light curves of the objects selected by ``index`` (mask or integers), re-padded."""
@@ -104,7 +106,7 @@ class LightCurves:
         width = int(mask.sum(axis=1).max()) if mask.shape[0] else 0
         take = lambda a: a[index][:, :width]  # noqa: E731 - points are left-aligned, so cropping is exact
         return LightCurves(take(self.time_days), take(self.flux_fluxcal), take(self.fluxerr_fluxcal),
-                           take(self.band), mask[:, :width], self.jd_first[index], self.jd_last[index])
+                           take(self.band), mask[:, :width], self.jd_first[index], self.jd_last[index], self.n_bands)
 
     def around_peak(self, days_before: float, days_after: float) -> "LightCurves":
         """Only the points from ``days_before`` before to ``days_after`` after each object's largest flux.
@@ -128,7 +130,7 @@ class LightCurves:
         return LightCurves(np.where(mask, time_days - offset[:, None], 0.0),
                            np.where(mask, take(self.flux_fluxcal), 0.0), np.where(mask, take(self.fluxerr_fluxcal), 0.0),
                            np.where(mask, take(self.band), 0).astype(self.band.dtype), mask,
-                           self.jd_first + offset, self.jd_first + last)
+                           self.jd_first + offset, self.jd_first + last, self.n_bands)
 
     def thinned(self, max_points: int) -> "LightCurves":
         """At most ``max_points`` points per object: longer light curves keep evenly spaced points
@@ -143,14 +145,15 @@ class LightCurves:
         take = lambda a: np.take_along_axis(a, position, axis=1)  # noqa: E731
         mask = take(self.mask) & (long | (rank < n[:, None]))
         return LightCurves(take(self.time_days), take(self.flux_fluxcal), take(self.fluxerr_fluxcal), take(self.band),
-                           mask, self.jd_first, self.jd_last)
+                           mask, self.jd_first, self.jd_last, self.n_bands)
 
 
-def lightcurves_from_points(object_index, n_objects, jd, band, flux_fluxcal, fluxerr_fluxcal) -> LightCurves:
+def lightcurves_from_points(object_index, n_objects, jd, band, flux_fluxcal, fluxerr_fluxcal,
+                            n_bands: int = len(BANDS)) -> LightCurves:
     """Assemble padded light curves from flat per-point arrays.
 
     ``object_index`` (m,) says which object (0..n_objects-1) each point belongs to;
-    ``band`` (m,) is an index into ``BANDS`` or -1 for an unusable band. Invalid
+    ``band`` (m,) is an index into the ``n_bands`` bands or -1 for an unusable band. Invalid
     points are dropped, duplicates of (object, band, jd) keep their first
     occurrence, and every object's points are sorted by time.
     """
@@ -162,7 +165,7 @@ def lightcurves_from_points(object_index, n_objects, jd, band, flux_fluxcal, flu
 
     with np.errstate(invalid="ignore"):
         keep = (np.isfinite(jd) & np.isfinite(flux) & np.isfinite(fluxerr) & (fluxerr > 0)
-                & (band >= 0) & (band < len(BANDS)))
+                & (band >= 0) & (band < n_bands))
     object_index, jd, band, flux, fluxerr = (a[keep] for a in (object_index, jd, band, flux, fluxerr))
 
     # Sort by object, then time, then band; a stable sort keeps the first of duplicates first.
@@ -197,6 +200,7 @@ def lightcurves_from_points(object_index, n_objects, jd, band, flux_fluxcal, flu
         mask=mask,
         jd_first=jd_first,
         jd_last=jd_last,
+        n_bands=n_bands,
     )
 
 

@@ -1,4 +1,4 @@
-"""Training t2 models on ZTF-like light curves, with the inference preprocessing.
+"""Training t2 models on ZTF-like or LSST-like light curves, with the inference preprocessing.
 
 Training inputs go through exactly the functions that serve alerts:
 ``LabelledPoints.lightcurves`` -> ``apply_cuts`` -> ``classify.gp_inputs`` ->
@@ -16,6 +16,10 @@ ZTF-like draws from PLAsTiCC (g and r only), several per object:
   (what an alert's ``prv_candidates`` holds), or everything since the first
   detection (early classification), or the whole light curve.
 Real labelled ZTF light curves (BTS) get the same history draws, without rescaling.
+
+LSST-like draws (``survey="lsst"``, six bands u g r i z y): PLAsTiCC is a simulation of LSST, so
+its detections are kept as they are (signed difference fluxes, as Rubin's ``diaSource`` carries
+them) and only the history draws apply, with the 12 months of history a Rubin alert carries.
 
 Class imbalance: each sample is weighted by ``(n_max / n_class) ** 0.5`` (tempered
 inverse frequency, counted over the draws of that fit), so rare classes weigh more
@@ -40,6 +44,7 @@ import pandas as pd
 from .classify import gp_inputs
 from .cuts import SelectionCuts, apply_cuts
 from .datasets import LabelledPoints, read_plasticc, read_ztf_table
+from . import rubin
 from .gp import N_TIMES, ZTF_WAVELENGTHS_A
 from .lightcurves import BANDS, mag_to_fluxcal
 from .models import file_sha256, fit_scaling, network_inputs
@@ -53,7 +58,12 @@ PEAK_MAG_RANGE = (15.0, 19.5)
 ZTF_DEPTH_MAG = (20.5, 0.4)  # mean and scatter of the single-epoch 5-sigma limiting magnitude
 CALIBRATION_FLOOR = 0.02
 DETECTION_SNR = 5.0
-HISTORY_DAYS = 30.0
+#: Survey -> the bands, wavelengths (Angstrom) and alert history (days) of its light curves, and whether
+#: PLAsTiCC is made ZTF-like (``ztf_like_points``) before the history draws.
+SURVEYS = {
+    "ztf": {"bands": BANDS, "wavelengths_a": ZTF_WAVELENGTHS_A, "history_days": 30.0, "simulate_ztf": True},
+    "lsst": {"bands": rubin.BANDS, "wavelengths_a": rubin.WAVELENGTHS_A, "history_days": 365.0, "simulate_ztf": False},
+}
 #: Probabilities of the history kinds: last 30 days, since first detection, whole light curve.
 HISTORY_KINDS = {"alert": 0.4, "early": 0.3, "full": 0.3}
 #: Days kept before and after the brightest point (``LightCurves.around_peak``): the slowest transients
@@ -91,8 +101,9 @@ def ztf_like_points(points: pd.DataFrame, rng: np.random.Generator) -> pd.DataFr
         return out[np.isfinite(factor) & (np.abs(flux) >= DETECTION_SNR * fluxerr)]
 
 
-def history_draw(points: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """The points an alert would carry at a detection drawn at random (see ``HISTORY_KINDS``)."""
+def history_draw(points: pd.DataFrame, rng: np.random.Generator, history_days: float) -> pd.DataFrame:
+    """The points an alert would carry at a detection drawn at random (see ``HISTORY_KINDS``); an alert's
+    history is the last ``history_days``."""
     points = points.sort_values(["object_id", "mjd"], kind="stable")
     codes, objects = pd.factorize(points["object_id"])
     counts = np.bincount(codes, minlength=len(objects))
@@ -101,23 +112,24 @@ def history_draw(points: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame
     kind = rng.choice(len(HISTORY_KINDS), size=len(objects), p=list(HISTORY_KINDS.values()))
     end_row = starts + np.where(kind == 2, counts - 1, rng.integers(0, np.maximum(counts, 1)))
     end = mjd[end_row]
-    start = np.where(kind == 0, end - HISTORY_DAYS, -np.inf)
+    start = np.where(kind == 0, end - history_days, -np.inf)
     return points[(mjd <= end[codes]) & (mjd > start[codes])]
 
 
-def training_draws(data: LabelledPoints, n_draws: int, rng: np.random.Generator, simulate_ztf: bool):
+def training_draws(data: LabelledPoints, n_draws: int, rng: np.random.Generator, simulate_ztf: bool,
+                   history_days: float):
     """``n_draws`` history draws per object. Returns ``(LabelledPoints, origin)``: draws get new integer ids,
     ``origin`` (Series draw id -> original object id) keeps the link for cross-validation."""
     parts, labels, origins = [], [], []
     codes = pd.Index(data.labels.index).get_indexer(data.points["object_id"])
     for draw in range(n_draws):
         points = data.points.assign(object_id=codes)
-        points = history_draw(ztf_like_points(points, rng) if simulate_ztf else points, rng)
+        points = history_draw(ztf_like_points(points, rng) if simulate_ztf else points, rng, history_days)
         parts.append(points.assign(object_id=points["object_id"] + draw * len(data.labels)))
         labels.append(data.labels.to_numpy())
         origins.append(data.labels.index.to_numpy())
     ids = np.arange(n_draws * len(data.labels))
-    return (LabelledPoints(pd.concat(parts, ignore_index=True), pd.Series(np.concatenate(labels), index=ids)),
+    return (LabelledPoints(pd.concat(parts, ignore_index=True), pd.Series(np.concatenate(labels), index=ids), data.bands),
             pd.Series(np.concatenate(origins), index=ids))
 
 
@@ -174,8 +186,10 @@ def _fit_and_save(path, x, aux, y, weights, seed, epochs, architecture, n_classe
 
 def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_dir=None, plasticc_draws: int = 1,
           ztf_draws: int = 10, epochs: int = 30, expert_epochs: int = EXPERT_EPOCHS, architecture=None,
-          workers: Optional[int] = None) -> dict:
+          workers: Optional[int] = None, survey: str = "ztf") -> dict:
     """Train a model into ``out`` (weights folder; the card goes to ``out.parent / (out.name + '.json')``).
+
+    ``survey`` (``SURVEYS``) chooses the bands and how PLAsTiCC is drawn: ZTF-like g r, or LSST-like u g r i z y.
 
     With ``ztf_table`` (labelled real ZTF light curves) those objects join the
     training set and ``n_folds`` fold models are trained too, each without the
@@ -194,14 +208,18 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
     out = Path(out)
     architecture = {**ARCHITECTURE_DEFAULTS, **(architecture or {})}
     rng = np.random.default_rng(seed)
-    sets = [("plasticc", *training_draws(read_plasticc("train", plasticc_dir), plasticc_draws, rng, True))]
+    config = SURVEYS[survey]
+    if ztf_table is not None and survey != "ztf":
+        raise ValueError("real ZTF light curves (ztf_table) train ZTF models only")
+    plasticc = read_plasticc("train", plasticc_dir, config["bands"])
+    sets = [("plasticc", *training_draws(plasticc, plasticc_draws, rng, config["simulate_ztf"], config["history_days"]))]
     if ztf_table is not None:
-        sets.append(("ztf", *training_draws(read_ztf_table(ztf_table), ztf_draws, rng, False)))
+        sets.append(("ztf", *training_draws(read_ztf_table(ztf_table), ztf_draws, rng, False, config["history_days"])))
 
     flux_parts, span_parts, y_parts, fold_parts = [], [], [], []
     class_index = {name: i for i, name in enumerate(CLASSES)}
     for name, draws, origin in sets:
-        selected, gp_flux, span_days = preprocess(draws)
+        selected, gp_flux, span_days = preprocess(draws, config["wavelengths_a"])
         labels = draws.labels.to_numpy()[selected]
         log.info("%s: %d draws of %d objects, %d pass the cuts", name, len(draws.labels), origin.nunique(), len(selected))
         flux_parts.append(gp_flux)
@@ -241,7 +259,8 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
 
     card = {
         "id": out.name,
-        "description": "t2 transformer (Allam & McEwen 2021) trained by fink-t2 on ZTF-like g/r light curves.",
+        "description": f"t2 transformer (Allam & McEwen 2021) trained by fink-t2 on {survey.upper()}-like "
+                       f"{'/'.join(config['bands'])} light curves.",
         "format": "keras3_weights",
         "source": {"path": out.name, "sha256": {f: file_sha256(out / f) for f in fits}},
         "weights": "model.weights.h5",
@@ -249,17 +268,19 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
         "n_parameters": sum(n_parameters[f] for f in ("model.weights.h5", EXPERT_PREFIX + "model.weights.h5")
                             if f in n_parameters),
         "classes": list(CLASSES),
-        "bands": list(BANDS),
-        "wavelengths_a": list(ZTF_WAVELENGTHS_A),
+        "survey": survey,
+        "bands": list(config["bands"]),
+        "wavelengths_a": list(config["wavelengths_a"]),
         "n_times": N_TIMES,
         "event_window_days": list(EVENT_WINDOW_DAYS),
         **inputs,
         "class_weights": {f: w.round(6).tolist() for f, w in weights.items()},
         "training_data": {
             "plasticc_train": {"objects": int(sets[0][2].nunique()), "draws_per_object": plasticc_draws,
-                               "ztf_like": {"peak_mag_range": PEAK_MAG_RANGE, "depth_mag": ZTF_DEPTH_MAG,
-                                            "calibration_floor": CALIBRATION_FLOOR, "detection_snr": DETECTION_SNR}},
-            "history_kinds": HISTORY_KINDS, "history_days": HISTORY_DAYS,
+                               **({"ztf_like": {"peak_mag_range": PEAK_MAG_RANGE, "depth_mag": ZTF_DEPTH_MAG,
+                                                "calibration_floor": CALIBRATION_FLOOR, "detection_snr": DETECTION_SNR}}
+                                  if config["simulate_ztf"] else {"detections": "detected_bool == 1, signed flux"})},
+            "history_kinds": HISTORY_KINDS, "history_days": config["history_days"],
             "samples": int(len(y)), "samples_per_class": {CLASSES[k]: int(n) for k, n in
                                                            zip(*np.unique(y, return_counts=True))},
             "class_weighting": f"(n_max / n_class) ** {CLASS_WEIGHT_POWER} per fit (class_weights), divided out"

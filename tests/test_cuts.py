@@ -21,7 +21,7 @@ def test_each_cut_names_its_reason():
     lc = _alerts()
     status = apply_cuts(lc, SelectionCuts(), jdstarthist=np.array([JD0, JD0, JD0, JD0 - 200, JD0]),
                         roid=np.array([0, 0, 0, 0, 3]), cdsxmatch=np.array(["Unknown"] * 5, dtype=object))
-    assert status.tolist() == ["ok", "cut:min_points", "cut:one_band", "cut:too_old", "cut:solar_system"]
+    assert status.tolist() == ["ok", "cut:min_points", "cut:min_bands", "cut:too_old", "cut:solar_system"]
 
 
 def test_host_cut_rejects_galactic_stars():
@@ -32,5 +32,5 @@ def test_host_cut_rejects_galactic_stars():
 
 def test_missing_context_skips_those_cuts_and_no_cuts_keeps_everything_with_points():
     lc = _alerts()
-    assert apply_cuts(lc, SelectionCuts()).tolist() == ["ok", "cut:min_points", "cut:one_band", "ok", "ok"]
+    assert apply_cuts(lc, SelectionCuts()).tolist() == ["ok", "cut:min_points", "cut:min_bands", "ok", "ok"]
     assert (apply_cuts(lc, SelectionCuts.none(), roid=np.full(5, 3)) == "ok").all()

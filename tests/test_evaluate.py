@@ -12,7 +12,7 @@ def test_metrics_by_hand():
     classes = ["SNIa", "SNII", "SNIbc"]
     nan = np.full(3, np.nan)
     probabilities = np.array([[0.7, 0.2, 0.1], [0.6, 0.3, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], nan])
-    status = np.array(["ok", "ok", "ok", "ok", "cut:one_band"], dtype=object)
+    status = np.array(["ok", "ok", "ok", "ok", "cut:min_bands"], dtype=object)
     truth = ["SNIa", "SNII", "SNII", "SNIa", "SNIbc"]
     result = metrics(truth, probabilities, status, classes)
     # predicted: SNIa, SNIa, SNII, SNIbc, unclassified -> 2 right out of 5
