@@ -1,5 +1,5 @@
 """fink-t2: real-time classification of ZTF alerts with the t2 transformer, as a Fink science module."""
-from .classify import classify_alerts, classify_lightcurves
+from .ztf import classify_alerts, classify_lightcurves
 from .models import DEFAULT_MODEL, load_model
 
 __version__ = "0.1.0"

@@ -9,27 +9,10 @@ from typing import List
 
 import pyarrow as pa
 
+from .ztf import AVRO_ARROW_SCHEMA, REQUIRED_FIELDS, REQUIRED_HISTORY_COLUMNS
+
 PARQUET_MAGIC = b"PAR1"
 AVRO_MAGIC = b"Obj\x01"
-
-_ALERT_FIELDS = [("jd", pa.float64()), ("fid", pa.int32()), ("magpsf", pa.float32()), ("sigmapsf", pa.float32()),
-                 ("isdiffpos", pa.string()), ("diffmaglim", pa.float32())]
-_CANDIDATE = pa.struct(_ALERT_FIELDS + [("jdstarthist", pa.float64())])
-AVRO_ARROW_SCHEMA = pa.schema([
-    ("candid", pa.int64()), ("objectId", pa.string()), ("candidate", _CANDIDATE),
-    ("prv_candidates", pa.list_(pa.struct(_ALERT_FIELDS))), ("cdsxmatch", pa.string()), ("roid", pa.int32()),
-])
-
-
-#: Fink's history columns (history first, current alert last) and the alert field each comes from.
-HISTORY_COLUMNS = {"cjd": "jd", "cfid": "fid", "cmagpsf": "magpsf", "csigmapsf": "sigmapsf",
-                   "cisdiffpos": "isdiffpos"}
-#: Alert fields the module reads, and the Arrow type test each must pass.
-REQUIRED_FIELDS = {"jd": pa.types.is_floating, "fid": pa.types.is_integer, "magpsf": pa.types.is_floating,
-                   "sigmapsf": pa.types.is_floating}
-#: The history columns that, all present, stand in for ``candidate`` + ``prv_candidates``.
-REQUIRED_HISTORY_COLUMNS = [name for name, field in HISTORY_COLUMNS.items() if field in REQUIRED_FIELDS]
-
 
 class InputError(ValueError):
     """An input cannot be read as alerts; the message names the file and the problem."""

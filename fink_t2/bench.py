@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from . import gp
 from .lightcurves import LightCurves
+from .ztf import WAVELENGTHS_A as ZTF_WAVELENGTHS_A
 from .models import ONNX_THREADS_ENV
 from .realdata import HISTORY_FIELDS, alert_histories, alert_lightcurves, bts_windows, shared_data_dir
 
@@ -76,9 +77,9 @@ def _median_timed(repeats, function, *args):
 def bench_gp(n_objects: int, repeats: int = 3) -> dict:
     lc = real_lightcurves(n_objects)
     for backend in gp.BACKENDS:  # warm-up: imports and first allocations, for both engines
-        gp.interpolate(lc.subset(np.arange(min(20, len(lc)))), backend)
-    (mean_b, fit_b), batched_s = _median_timed(repeats, gp.interpolate, lc, "batched")
-    (mean_g, fit_g), reference_s = _median_timed(repeats, gp.interpolate, lc, "george")
+        gp.interpolate(lc.subset(np.arange(min(20, len(lc)))), ZTF_WAVELENGTHS_A, backend)
+    (mean_b, fit_b), batched_s = _median_timed(repeats, gp.interpolate, lc, ZTF_WAVELENGTHS_A, "batched")
+    (mean_g, fit_g), reference_s = _median_timed(repeats, gp.interpolate, lc, ZTF_WAVELENGTHS_A, "george")
     curve_range = mean_g.max(axis=(1, 2)) - mean_g.min(axis=(1, 2))
     deviation = np.abs(mean_b - mean_g).max(axis=(1, 2)) / np.maximum(curve_range, 1e-300)
     agree = (fit_b.log_likelihood >= fit_g.log_likelihood - 0.01) & (deviation < 0.01)
@@ -99,7 +100,7 @@ def bench_gp_scaling(sizes=(5, 20, 100, 500), n_objects=20) -> dict:
     length, its points are repeated 0.01 day later with the flux jittered by its
     error (BTS curves hold at most ~250 points).
     """
-    from .classify import lightcurves_from_table
+    from .ztf import lightcurves_from_table
 
     table = pd.read_parquet(shared_data_dir() / "bts_dev" / "bts_dev_lightcurves.parquet")
     full, _ = lightcurves_from_table(table)
@@ -116,8 +117,8 @@ def bench_gp_scaling(sizes=(5, 20, 100, 500), n_objects=20) -> dict:
                          pick(longest.flux_fluxcal) + (np.stack(repeat) > 0) * rng.normal(0, 1, err.shape) * err,
                          err, pick(longest.band), np.ones((len(take), size), bool), longest.jd_first, longest.jd_last,
                          longest.n_bands)
-        _, batched_s = _timed(gp.interpolate, lc, "batched")
-        _, george_s = _timed(gp.interpolate, lc, "george")
+        _, batched_s = _timed(gp.interpolate, lc, ZTF_WAVELENGTHS_A, "batched")
+        _, george_s = _timed(gp.interpolate, lc, ZTF_WAVELENGTHS_A, "george")
         out[size] = dict(objects=len(lc), batched_s_per_object=batched_s / len(lc),
                          george_s_per_object=george_s / len(lc))
         print(f"{size:4d} points: batched {1e3 * batched_s / len(lc):8.2f} ms/object, "
@@ -180,8 +181,8 @@ def anchor_rate(n_alerts: int) -> float:
     """Classified alerts/s of the anchor-style path: george per object, one model call per object."""
     from .classify import STATUS_OK
     from .cuts import SelectionCuts, apply_cuts
-    from .lightcurves import lightcurves_from_alerts
     from .models import load_model
+    from .ztf import lightcurves_from_alerts
 
     model = load_model()
     source = alert_histories(shared_data_dir() / "ztf_alerts" / "parquet")
@@ -190,7 +191,7 @@ def anchor_rate(n_alerts: int) -> float:
     lc = lightcurves_from_alerts(*([source[f][i] for i in pick] for f in HISTORY_FIELDS))
     selected = np.flatnonzero(apply_cuts(lc, SelectionCuts.none()) == STATUS_OK)
     for i in selected:
-        flux, _ = gp.interpolate(lc.subset([i]), "george")
+        flux, _ = gp.interpolate(lc.subset([i]), model.wavelengths_a, "george")
         model.predict_proba(flux, lc.jd_last[[i]] - lc.jd_first[[i]])
     return len(selected) / (time.perf_counter() - start)
 
@@ -203,9 +204,9 @@ def stage_costs(path: Path, engines, n_alerts: int = 20_000) -> dict:
 
     from .classify import STATUS_OK, gp_inputs
     from .cuts import SelectionCuts, apply_cuts
-    from .lightcurves import lightcurves_from_alerts
     from .models import load_model
     from .probabilities import normalized_entropy
+    from .ztf import lightcurves_from_alerts
 
     columns = ["cjd", "cfid", "cmagpsf", "csigmapsf", "cisdiffpos"]
     arrow = pq.read_table(path, columns=columns).slice(0, n_alerts)
@@ -230,7 +231,7 @@ import resource, sys, time
 start = time.perf_counter()
 import numpy, pandas, pyarrow
 imported = time.perf_counter()
-from fink_t2.classify import classify_alerts
+from fink_t2.ztf import classify_alerts
 from fink_t2.models import load_model
 load_model(engine=sys.argv[1])
 print(imported - start, time.perf_counter() - imported, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
@@ -256,6 +257,7 @@ def bench_pipeline(n_alerts: int, anchor_alerts: int = 200, engines=("onnx", "ke
     of a worker, and the anchor-style path."""
     from .cuts import SelectionCuts
     from .spark import get_spark
+    from .ztf import default_cuts
 
     out = {"alerts": n_alerts, "engines": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -269,7 +271,7 @@ def bench_pipeline(n_alerts: int, anchor_alerts: int = 200, engines=("onnx", "ke
             spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
             _run_udf(spark, warm_up, SelectionCuts.none(), engine)  # warm-up: workers start, model loads
             results = {}
-            for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", SelectionCuts())):
+            for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", default_cuts())):
                 total, classified, seconds = _run_udf(spark, path, cuts, engine)
                 results[name] = dict(alerts=total, classified=classified, seconds=seconds,
                                      alerts_per_s_per_core=total / seconds, classified_per_s_per_core=classified / seconds)

@@ -22,8 +22,9 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .lightcurves import BANDS, POINT_COLUMNS, LightCurves, lightcurves_from_alerts, lightcurves_from_points, mag_table_points
+from .lightcurves import POINT_COLUMNS, LightCurves, lightcurves_from_points
 from .models import file_sha256
+from .ztf import BANDS, lightcurves_from_alerts, mag_table_points
 
 PLASTICC_WHEEL = "snmachine==2.0.0.post3"
 PLASTICC_WHEEL_SHA256 = "09faca95f69566b36a0d798ce01d24b25cc11367fb3b5323c4aa552421f715da"
@@ -69,7 +70,7 @@ class LabelledPoints:
 
     points: pd.DataFrame
     labels: pd.Series
-    bands: tuple = BANDS
+    bands: tuple
 
     def lightcurves(self, max_days: Optional[float] = None) -> LightCurves:
         """Light curves in the order of ``labels``; ``max_days`` keeps the first D days after the first point."""
@@ -194,4 +195,4 @@ def read_ztf_table(path) -> LabelledPoints:
     points = mag_table_points(table)
     points = points[points["object_id"].isin(labels.index) & (points["band"] >= 0)]
     labels.index.name = "object_id"
-    return LabelledPoints(points.reset_index(drop=True), labels.rename("label"))
+    return LabelledPoints(points.reset_index(drop=True), labels.rename("label"), BANDS)

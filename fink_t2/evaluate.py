@@ -62,7 +62,7 @@ def load_dataset(name: str, path=None):
         from .training import ztf_like_points
 
         data = read_plasticc("test", path)
-        return LabelledPoints(ztf_like_points(data.points, np.random.default_rng(0)), data.labels)
+        return LabelledPoints(ztf_like_points(data.points, np.random.default_rng(0)), data.labels, data.bands)
     raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS}")
 
 
@@ -151,7 +151,7 @@ def uncertainty_on_real_non_supernovae(model_name: str, exclude_ids=()) -> Optio
     supernova class. Objects in ``exclude_ids`` (seen in training) are left out; None without the data."""
     import pandas as pd
 
-    from .classify import classify_lightcurves
+    from .ztf import classify_lightcurves
     from .datasets import DataError, tns_type
 
     try:

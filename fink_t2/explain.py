@@ -12,11 +12,12 @@ from typing import Optional
 import numpy as np
 
 from . import gp
-from .classify import LIGHTCURVE_COLUMNS, STATUS_OK, lightcurves_from_table
+from .classify import STATUS_OK
 from .cuts import SelectionCuts, apply_cuts
-from .lightcurves import LightCurves, lightcurves_from_alerts
+from .lightcurves import LightCurves
 from .models import DEFAULT_MODEL, check_model, load_model, network_inputs
 from .realdata import HISTORY_FIELDS, alert_histories
+from .ztf import LIGHTCURVE_COLUMNS, lightcurves_from_alerts, lightcurves_from_table
 
 ALERT_COLUMNS = ["objectId", "candidate", "prv_candidates"]
 
@@ -74,7 +75,7 @@ def explain(path, object_id: str, model_name: Optional[str] = None) -> dict:
         raise ValueError(f"object {object_id!r} is not classified ({status[0]})")
     window = card.get("event_window_days")
     lightcurves = (lightcurves.around_peak(*window) if window else lightcurves).thinned(gp.MAX_POINTS)
-    gp_mean, fit = gp.interpolate(lightcurves, wavelengths_a=card["wavelengths_a"])
+    gp_mean, fit = gp.interpolate(lightcurves, card["wavelengths_a"])
     span_days = lightcurves.jd_last - lightcurves.jd_first
     probabilities, uncertainty = load_model(model_name).predict(gp_mean, span_days)
     predicted = card["classes"][int(np.argmax(probabilities[0]))]

@@ -31,8 +31,6 @@ from .lightcurves import LightCurves
 
 #: Fixed wavelength length scale of the kernel, Angstrom.
 WAVELENGTH_SCALE_A = 6000.0
-#: Effective wavelengths of ZTF g and r, Angstrom, in ``BANDS`` order.
-ZTF_WAVELENGTHS_A = (4804.79, 6436.92)
 #: Number of regular times at which the GP mean is evaluated.
 N_TIMES = 100
 #: Starting time scale (days) and bounds of log(lt**2); log(amp**2) may move +-10 from its start.
@@ -433,14 +431,14 @@ def _predict_from_alpha(points: _Points, log_params, alpha, times, wavelengths_a
     return np.transpose(mean, (0, 2, 1))
 
 
-def predict_mean(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELENGTHS_A) -> np.ndarray:
+def predict_mean(lc: LightCurves, log_params, wavelengths_a) -> np.ndarray:
     """GP mean (n, N_TIMES, n_bands) at ``prediction_times(lc)`` for fixed ``log_params`` (n, 2)."""
     log_params = np.asarray(log_params, float)
     points = _Points.from_lightcurves(lc, wavelengths_a)
     return _predict_from_alpha(points, log_params, _alpha(points, log_params), prediction_times(lc), wavelengths_a)
 
 
-def log_likelihood_batched(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELENGTHS_A) -> np.ndarray:
+def log_likelihood_batched(lc: LightCurves, log_params, wavelengths_a) -> np.ndarray:
     """(n,) log-likelihood of every light curve at ``log_params`` (n, 2), batched engine."""
     nll, _, _ = _neg_log_likelihood(_Points.from_lightcurves(lc, wavelengths_a), np.asarray(log_params, float))
     return -nll
@@ -498,7 +496,7 @@ def _fit_george(lc: LightCurves, wavelengths_a):
     return GPFit(log_params, log_likelihood, ok), mean
 
 
-def posterior_std(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELENGTHS_A) -> np.ndarray:
+def posterior_std(lc: LightCurves, log_params, wavelengths_a) -> np.ndarray:
     """GP posterior standard deviation (n, N_TIMES, n_bands) FLUXCAL at ``prediction_times(lc)`` for fixed
     ``log_params`` (n, 2), with george (one object at a time: for explanations, not the alert path)."""
     times, lam = prediction_times(lc), _wavelengths(lc, wavelengths_a)
@@ -516,7 +514,7 @@ def posterior_std(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELENGTHS_A) 
     return std
 
 
-def log_likelihood_george(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELENGTHS_A) -> np.ndarray:
+def log_likelihood_george(lc: LightCurves, log_params, wavelengths_a) -> np.ndarray:
     """(n,) log-likelihood of every light curve at ``log_params`` (n, 2), george reference."""
     lam_all = _wavelengths(lc, wavelengths_a)
     out = np.full(len(lc), -np.inf)
@@ -530,11 +528,11 @@ def log_likelihood_george(lc: LightCurves, log_params, wavelengths_a=ZTF_WAVELEN
 
 # --------------------------------------------------------------------------- public entry point
 
-def interpolate(lc: LightCurves, backend: str = "batched", wavelengths_a=ZTF_WAVELENGTHS_A):
+def interpolate(lc: LightCurves, wavelengths_a, backend: str = "batched"):
     """Fit the GP of every light curve and evaluate its mean on a regular grid.
 
     Returns ``(mean, fit)``: mean is (n, N_TIMES, n_bands) FLUXCAL flux at
-    ``prediction_times(lc)`` for each band (``BANDS`` order); fit is a ``GPFit``.
+    ``prediction_times(lc)`` for each band (the order of ``wavelengths_a``, Angstrom); fit is a ``GPFit``.
     Objects without points get zeros and ``fit.ok`` False. Light curves of more
     than ``MAX_POINTS`` points are thinned first (``LightCurves.thinned``).
     """

@@ -1,32 +1,21 @@
-"""Per-object g/r light curves from ZTF alert histories, in FLUXCAL units.
+"""Per-object light curves in FLUXCAL units, as padded arrays: the container every survey fills.
 
-Pure NumPy. One code path serves the Spark UDF, the light-curve-table API and
-training, so inference and training inputs cannot drift apart.
+Pure NumPy, and no survey: ``ztf`` and ``rubin`` turn their alerts into flat points
+(object, JD, band index, flux, error) and ``lightcurves_from_points`` makes the light
+curves. One code path serves the Spark UDF, the light-curve-table API and training,
+so inference and training inputs cannot drift apart.
 
 Conventions (see the design notes):
 - flux in FLUXCAL (SNANA, zero point 27.5): ``f = 10**(-0.4 m + 11)``,
-  ``sigma_f = f sigma_m ln(10) / 2.5``; negative when ``isdiffpos`` is false;
+  ``sigma_f = f sigma_m ln(10) / 2.5``, signed (a negative difference flux is a measurement);
 - time increases: ``time_days = jd - jd_first_kept``;
-- bands by name in a fixed order: index 0 is g (ZTF fid 1), 1 is r (fid 2);
-  any other fid (i-band is 3) is dropped, never mapped to r;
-- non-detections, non-finite values, non-positive errors, implausible
-  magnitudes and duplicate epochs are dropped; points are sorted by time.
+- bands by index into the survey's fixed band order, never by iterating a set;
+  a band the survey does not use has index -1 and is dropped;
+- non-finite values, non-positive errors and duplicate epochs are dropped; points are sorted by time.
 """
 from dataclasses import dataclass
-from typing import Optional, Sequence
-
+from typing import Sequence
 import numpy as np
-import pandas as pd
-
-#: Band order of every array this package builds: index -> band name.
-BANDS = ("g", "r")
-#: ZTF filter id -> band index in ``BANDS``. fid 3 (i) is deliberately absent.
-ZTF_FID_TO_BAND = {1: 0, 2: 1}
-#: Magnitudes outside this range are treated as corrupt (ZTF reaches ~12-23).
-MAG_RANGE = (5.0, 30.0)
-#: ``isdiffpos`` values meaning a negative difference flux (lower-cased).
-NEGATIVE_DIFF_VALUES = ("f", "0", "false", "-", "-1")
-
 
 def mag_to_fluxcal(mag, sigma_mag):
     """FLUXCAL flux and error (zero point 27.5) from a magnitude and its error."""
@@ -36,32 +25,6 @@ def mag_to_fluxcal(mag, sigma_mag):
 
 #: Columns of a long table of points: object, time, band index into ``BANDS``, flux and error in FLUXCAL.
 POINT_COLUMNS = ("object_id", "mjd", "band", "flux_fluxcal", "fluxerr_fluxcal")
-
-
-def mag_table_points(table: pd.DataFrame) -> pd.DataFrame:
-    """Points (``POINT_COLUMNS``) of a long magnitude table (objectId, mjd, band g/r, mag, magerr).
-
-    Magnitudes become FLUXCAL; a band other than g/r gets index -1 and a
-    non-numeric value NaN, both dropped later by ``lightcurves_from_points``.
-    """
-    number = lambda column: pd.to_numeric(table[column], errors="coerce").to_numpy(float)  # noqa: E731
-    flux, fluxerr = mag_to_fluxcal(number("mag"), number("magerr"))
-    band = pd.Series(table["band"]).map({name: i for i, name in enumerate(BANDS)}).fillna(-1).to_numpy(np.int64)
-    return pd.DataFrame({"object_id": table["objectId"].to_numpy(), "mjd": number("mjd"), "band": band,
-                         "flux_fluxcal": flux, "fluxerr_fluxcal": fluxerr})
-
-
-def is_positive_difference(isdiffpos) -> np.ndarray:
-    """Boolean array: True where the difference flux is positive.
-
-    Accepts the ZTF encodings 't'/'f', '1'/'0', booleans and numbers; a missing
-    value counts as positive (``magpsf`` is the magnitude of |difference flux|).
-    """
-    values = np.asarray(isdiffpos, dtype=object)
-    if values.size == 0:
-        return np.zeros(0, dtype=bool)
-    text = np.char.lower(np.char.strip(values.astype(str)))
-    return ~np.isin(text, NEGATIVE_DIFF_VALUES)
 
 
 @dataclass
@@ -149,7 +112,7 @@ class LightCurves:
 
 
 def lightcurves_from_points(object_index, n_objects, jd, band, flux_fluxcal, fluxerr_fluxcal,
-                            n_bands: int = len(BANDS)) -> LightCurves:
+                            n_bands: int) -> LightCurves:
     """Assemble padded light curves from flat per-point arrays.
 
     ``object_index`` (m,) says which object (0..n_objects-1) each point belongs to;
@@ -204,49 +167,12 @@ def lightcurves_from_points(object_index, n_objects, jd, band, flux_fluxcal, flu
     )
 
 
-def _row_lengths(rows: Sequence) -> np.ndarray:
+def row_lengths(rows: Sequence) -> np.ndarray:
+    """(n,) length of each row (a 1-D array-like, or None for none)."""
     return np.array([0 if row is None else np.size(row) for row in rows], dtype=np.int64)
 
 
-def _flatten(rows: Sequence, use: np.ndarray, dtype) -> np.ndarray:
+def flatten_rows(rows: Sequence, use: np.ndarray, dtype) -> np.ndarray:
     """Concatenate the 1-D array-likes of the rows where ``use`` is True."""
     parts = [np.asarray(row, dtype=dtype).ravel() for row, keep in zip(rows, use) if keep]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
-
-
-def lightcurves_from_alerts(jd, fid, magpsf, sigmapsf, isdiffpos: Optional[Sequence] = None) -> LightCurves:
-    """Light curves from a batch of alert histories.
-
-    Each argument is a sequence of length n (one entry per alert) of 1-D arrays
-    holding the alert's history, as Fink's ``cjd``, ``cfid``, ``cmagpsf``,
-    ``csigmapsf`` and ``cisdiffpos`` columns do (history first, current alert
-    last). An entry may be None or empty. ``isdiffpos`` None (for the batch or
-    for one alert) means positive differences. An alert whose arrays differ in
-    length is malformed: it gets no points (and is then cut), the batch goes on.
-    Returns the padded ``LightCurves`` of the n alerts, in input order.
-    """
-    lengths = _row_lengths(jd)
-    well_formed = np.ones(len(lengths), dtype=bool)
-    for rows in (fid, magpsf, sigmapsf):
-        well_formed &= _row_lengths(rows) == lengths
-    if isdiffpos is None:
-        isdiffpos = [None] * len(lengths)
-    has_sign = np.array([row is not None for row in isdiffpos], dtype=bool)
-    well_formed &= ~has_sign | (_row_lengths(isdiffpos) == lengths)
-    use = well_formed & (lengths > 0)
-
-    object_index = np.repeat(np.arange(len(lengths)), np.where(use, lengths, 0))
-    mag = _flatten(magpsf, use, float)
-    with np.errstate(invalid="ignore"):
-        mag = np.where((mag > MAG_RANGE[0]) & (mag < MAG_RANGE[1]), mag, np.nan)
-    flux, fluxerr = mag_to_fluxcal(mag, _flatten(sigmapsf, use, float))
-    positive = np.ones(len(flux), dtype=bool)  # alerts without a sign count as positive
-    positive[np.repeat(has_sign, np.where(use, lengths, 0))] = is_positive_difference(
-        _flatten(isdiffpos, use & has_sign, object))
-    flux = np.where(positive, flux, -flux)
-
-    fid_flat = _flatten(fid, use, float)
-    band = np.full(len(fid_flat), -1, dtype=np.int64)
-    for fid_value, band_index in ZTF_FID_TO_BAND.items():
-        band[fid_flat == fid_value] = band_index
-    return lightcurves_from_points(object_index, len(lengths), _flatten(jd, use, float), band, flux, fluxerr)

@@ -26,7 +26,9 @@ import numpy as np
 
 from .probabilities import UNCERTAINTY_KINDS, normalized_entropy, normalized_mutual_information, temperature_scaled
 
-DEFAULT_MODEL = "t2-ztf-gr-v3"
+#: The model each survey's alerts get by default.
+DEFAULT_MODELS = {"ztf": "t2-ztf-gr-v3", "lsst": "t2-lsst-ugrizy"}
+DEFAULT_MODEL = DEFAULT_MODELS["ztf"]
 ENGINES = ("onnx", "keras")
 #: Objects per forward pass, per engine. ONNX Runtime: bounds memory (attention is n x 100 x 100 per
 #: head, and its arena keeps the largest call's size: ~1 GB at 1024 objects, ~30 MB at 64) while the cost

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .alerts_io import HISTORY_COLUMNS
 from .datasets import DataError
-from .lightcurves import POINT_COLUMNS, LightCurves, lightcurves_from_alerts, lightcurves_from_points, mag_table_points
+from .lightcurves import POINT_COLUMNS, LightCurves, lightcurves_from_points
+from .ztf import BANDS, HISTORY_COLUMNS, lightcurves_from_alerts, mag_table_points
 
 HISTORY_FIELDS = tuple(HISTORY_COLUMNS.values())
 
@@ -79,4 +79,4 @@ def bts_windows(table: pd.DataFrame, n: int, days: float = 30.0, seed: int = 0) 
     end = mjd[end_row][owner]
     inside = (mjd[rows] <= end) & (mjd[rows] > end - days)
     rows, owner = rows[inside], owner[inside]
-    return lightcurves_from_points(owner, n, mjd[rows], band[rows], flux[rows], fluxerr[rows])
+    return lightcurves_from_points(owner, n, mjd[rows], band[rows], flux[rows], fluxerr[rows], n_bands=len(BANDS))

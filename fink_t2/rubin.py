@@ -11,8 +11,6 @@ models, classify) knows no survey. Two schemas are read, by field name:
 Fluxes are difference-image PSF fluxes, signed (a negative flux is a measurement, not a
 non-detection); they become FLUXCAL (zero point 27.5) by ``NJY_TO_FLUXCAL``.
 """
-import numpy as np
-
 #: Band order of Rubin light curves and of the LSST model's input.
 BANDS = ("u", "g", "r", "i", "z", "y")
 #: Effective wavelengths (Angstrom) of the LSST bands used for GP work on PLAsTiCC (avocado), ``BANDS`` order.
@@ -21,5 +19,3 @@ WAVELENGTHS_A = (3671.0, 4827.0, 6223.0, 7546.0, 8691.0, 9712.0)
 NJY_TO_FLUXCAL = 10.0 ** (-0.4 * (31.4 - 27.5))
 #: MJD -> JD, so that Rubin light curves count time in JD as ZTF ones do.
 MJD_TO_JD = 2400000.5
-#: Default model for Rubin alerts.
-DEFAULT_MODEL = "t2-lsst-ugrizy"

@@ -19,10 +19,10 @@ from typing import Optional
 
 import pandas as pd
 
-from .alerts_io import HISTORY_COLUMNS, REQUIRED_FIELDS, REQUIRED_HISTORY_COLUMNS
-from .classify import classify_alerts, most_probable_class
+from .classify import most_probable_class
 from .cuts import SelectionCuts
 from .models import load_model
+from .ztf import HISTORY_COLUMNS, REQUIRED_FIELDS, REQUIRED_HISTORY_COLUMNS, classify_alerts, default_cuts
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = Non
     """
     from pyspark.sql.functions import pandas_udf
 
-    cuts = SelectionCuts() if cuts is None else cuts
+    cuts = default_cuts() if cuts is None else cuts
 
     @pandas_udf(output_schema())
     def t2(cjd: pd.Series, cfid: pd.Series, cmagpsf: pd.Series, csigmapsf: pd.Series, cisdiffpos: pd.Series,
@@ -166,7 +166,7 @@ def add_t2_columns(df, model_name: Optional[str] = None, cuts: Optional[Selectio
         df = (df.withColumnsRenamed({c: c + KEPT_SUFFIX for c in existing}) if keep_existing
               else df.drop(*existing))
     history = history_columns(df)
-    context, cuts = context_columns(df, SelectionCuts() if cuts is None else cuts)
+    context, cuts = context_columns(df, default_cuts() if cuts is None else cuts)
     udf = t2_udf(model_name, cuts, gp_backend, engine, uncertainty)
     packed = "_t2_result"
     df = df.withColumn(packed, udf(*history.values(), *context.values()))

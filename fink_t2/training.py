@@ -44,9 +44,9 @@ import pandas as pd
 from .classify import gp_inputs
 from .cuts import SelectionCuts, apply_cuts
 from .datasets import LabelledPoints, read_plasticc, read_ztf_table
-from . import rubin
-from .gp import N_TIMES, ZTF_WAVELENGTHS_A
-from .lightcurves import BANDS, mag_to_fluxcal
+from . import rubin, ztf
+from .gp import N_TIMES
+from .lightcurves import mag_to_fluxcal
 from .models import file_sha256, fit_scaling, network_inputs
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ DETECTION_SNR = 5.0
 #: Survey -> the bands, wavelengths (Angstrom) and alert history (days) of its light curves, and whether
 #: PLAsTiCC is made ZTF-like (``ztf_like_points``) before the history draws.
 SURVEYS = {
-    "ztf": {"bands": BANDS, "wavelengths_a": ZTF_WAVELENGTHS_A, "history_days": 30.0, "simulate_ztf": True},
+    "ztf": {"bands": ztf.BANDS, "wavelengths_a": ztf.WAVELENGTHS_A, "history_days": 30.0, "simulate_ztf": True},
     "lsst": {"bands": rubin.BANDS, "wavelengths_a": rubin.WAVELENGTHS_A, "history_days": 365.0, "simulate_ztf": False},
 }
 #: Probabilities of the history kinds: last 30 days, since first detection, whole light curve.
@@ -133,7 +133,7 @@ def training_draws(data: LabelledPoints, n_draws: int, rng: np.random.Generator,
             pd.Series(np.concatenate(origins), index=ids))
 
 
-def preprocess(data: LabelledPoints, wavelengths_a=ZTF_WAVELENGTHS_A, event_window_days=EVENT_WINDOW_DAYS):
+def preprocess(data: LabelledPoints, wavelengths_a, event_window_days=EVENT_WINDOW_DAYS):
     """GP inputs of the objects that pass the light-curve cuts, as at inference.
 
     Returns ``(selected (k,) positions in data.labels, gp_flux (k, T, B), span_days (k,))``.

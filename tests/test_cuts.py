@@ -2,7 +2,7 @@
 import numpy as np
 
 from fink_t2.cuts import SelectionCuts, apply_cuts
-from fink_t2.lightcurves import lightcurves_from_alerts
+from fink_t2.ztf import default_cuts, lightcurves_from_alerts
 
 JD0 = 2460000.0
 
@@ -19,18 +19,19 @@ def _alerts():
 
 def test_each_cut_names_its_reason():
     lc = _alerts()
-    status = apply_cuts(lc, SelectionCuts(), jdstarthist=np.array([JD0, JD0, JD0, JD0 - 200, JD0]),
-                        roid=np.array([0, 0, 0, 0, 3]), cdsxmatch=np.array(["Unknown"] * 5, dtype=object))
+    status = apply_cuts(lc, default_cuts(), first_jd=np.array([JD0, JD0, JD0, JD0 - 200, JD0]),
+                        solar_system=np.array([False, False, False, False, True]),
+                        host_class=np.array(["Unknown"] * 5, dtype=object))
     assert status.tolist() == ["ok", "cut:min_points", "cut:min_bands", "cut:too_old", "cut:solar_system"]
 
 
 def test_host_cut_rejects_galactic_stars():
     lc = _alerts()
-    status = apply_cuts(lc, SelectionCuts(), cdsxmatch=np.array(["Galaxy", "x", "x", "RRLyr", "Unknown"], dtype=object))
+    status = apply_cuts(lc, default_cuts(), host_class=np.array(["Galaxy", "x", "x", "RRLyr", "Unknown"], dtype=object))
     assert status[0] == "ok" and status[3] == "cut:host" and status[4] == "ok"
 
 
 def test_missing_context_skips_those_cuts_and_no_cuts_keeps_everything_with_points():
     lc = _alerts()
-    assert apply_cuts(lc, SelectionCuts()).tolist() == ["ok", "cut:min_points", "cut:min_bands", "ok", "ok"]
-    assert (apply_cuts(lc, SelectionCuts.none(), roid=np.full(5, 3)) == "ok").all()
+    assert apply_cuts(lc, default_cuts()).tolist() == ["ok", "cut:min_points", "cut:min_bands", "ok", "ok"]
+    assert (apply_cuts(lc, SelectionCuts.none(), solar_system=np.full(5, True)) == "ok").all()

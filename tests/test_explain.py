@@ -4,6 +4,7 @@ import pytest
 
 from conftest import requires_train_extra, shared_path
 from fink_t2 import gp, models
+from fink_t2.ztf import WAVELENGTHS_A as LAM
 
 pytestmark = requires_train_extra
 
@@ -62,7 +63,7 @@ def test_posterior_std_is_bounded_by_the_prior(bts_table):
 
     lc = bts_windows(bts_table, 5, seed=3)
     lc = lc.subset(np.flatnonzero(lc.n_points >= 3))
-    mean, fit = gp.interpolate(lc)
-    std = gp.posterior_std(lc, fit.log_params)
+    mean, fit = gp.interpolate(lc, LAM)
+    std = gp.posterior_std(lc, fit.log_params, LAM)
     prior = np.sqrt(np.exp(fit.log_params[:, 0]))[:, None, None]
     assert (std <= prior * (1 + 1e-9)).all() and (std > 0).all()

@@ -6,6 +6,7 @@ from conftest import shared_path
 from fink_t2 import gp
 from fink_t2.lightcurves import lightcurves_from_points
 from fink_t2.realdata import alert_lightcurves, bts_windows
+from fink_t2.ztf import WAVELENGTHS_A as LAM
 
 
 def _alert_like(bts_table, n, seed=0):
@@ -16,7 +17,7 @@ def _alert_like(bts_table, n, seed=0):
 def _tiny():
     """One object: 2 g points and 1 r point, FLUXCAL."""
     return lightcurves_from_points([0, 0, 0], 1, np.array([0.0, 3.0, 7.0]), np.array([0, 1, 0]),
-                                   np.array([100.0, 150.0, 80.0]), np.array([5.0, 8.0, 6.0]))
+                                   np.array([100.0, 150.0, 80.0]), np.array([5.0, 8.0, 6.0]), n_bands=2)
 
 
 def _hand_matern32(x1, x2, amp2, lt2):
@@ -32,7 +33,7 @@ def _hand_matern32(x1, x2, amp2, lt2):
 def test_posterior_mean_and_likelihood_by_hand():
     lc = _tiny()
     amp2, lt2 = 120.0**2, 10.0**2
-    lam_g, lam_r = gp.ZTF_WAVELENGTHS_A
+    lam_g, lam_r = LAM
     x = [(0.0, lam_g), (3.0, lam_r), (7.0, lam_g)]
     y = np.array([100.0, 150.0, 80.0])
     cov = _hand_matern32(x, x, amp2, lt2) + np.diag([25.0, 64.0, 36.0])
@@ -43,9 +44,9 @@ def test_posterior_mean_and_likelihood_by_hand():
     expected_ll = -0.5 * (y @ np.linalg.solve(cov, y) + logdet + 3 * np.log(2 * np.pi))
 
     params = np.log([[amp2, lt2]])
-    np.testing.assert_allclose(gp.predict_mean(lc, params)[0], expected_mean, rtol=1e-10)
-    np.testing.assert_allclose(gp.log_likelihood_batched(lc, params)[0], expected_ll, rtol=1e-10)
-    np.testing.assert_allclose(gp.log_likelihood_george(lc, params)[0], expected_ll, rtol=1e-8)
+    np.testing.assert_allclose(gp.predict_mean(lc, params, LAM)[0], expected_mean, rtol=1e-10)
+    np.testing.assert_allclose(gp.log_likelihood_batched(lc, params, LAM)[0], expected_ll, rtol=1e-10)
+    np.testing.assert_allclose(gp.log_likelihood_george(lc, params, LAM)[0], expected_ll, rtol=1e-8)
 
 
 def test_three_band_posterior_mean_by_hand():
@@ -66,14 +67,14 @@ def test_posterior_means_match_george_on_padded_real_windows(bts_table):
     assert len(np.unique(lc.n_points)) > 5  # objects of many widths share the padded arrays
     start, lower, upper = gp.start_and_bounds(lc)
     params = lower + np.random.default_rng(7).uniform(0.3, 0.7, size=start.shape) * (upper - lower)
-    mean = gp.predict_mean(lc, params)
+    mean = gp.predict_mean(lc, params, LAM)
     times = gp.prediction_times(lc)
-    lam = np.asarray(gp.ZTF_WAVELENGTHS_A)[lc.band.astype(int)]
+    lam = np.asarray(LAM)[lc.band.astype(int)]
     for i in range(len(lc)):
         m = lc.mask[i]
         x = np.stack([lc.time_days[i, m], lam[i, m]], axis=1)
         george_gp = gp._george_gp(params[i], x, lc.fluxerr_fluxcal[i, m])
-        grid = np.stack([np.repeat(times[i], 2), np.tile(gp.ZTF_WAVELENGTHS_A, gp.N_TIMES)], axis=1)
+        grid = np.stack([np.repeat(times[i], 2), np.tile(LAM, gp.N_TIMES)], axis=1)
         expected = george_gp.predict(lc.flux_fluxcal[i, m], grid, return_cov=False).reshape(gp.N_TIMES, 2)
         np.testing.assert_allclose(mean[i], expected, rtol=1e-7, atol=1e-9 * np.abs(expected).max())
 
@@ -92,7 +93,7 @@ def test_log_likelihood_matches_george_at_fixed_parameters(bts_table):
     start, lower, upper = gp.start_and_bounds(lc)
     rng = np.random.default_rng(1)
     params = lower + rng.uniform(0.3, 0.7, size=start.shape) * (upper - lower)
-    np.testing.assert_allclose(gp.log_likelihood_batched(lc, params), gp.log_likelihood_george(lc, params), rtol=1e-8)
+    np.testing.assert_allclose(gp.log_likelihood_batched(lc, params, LAM), gp.log_likelihood_george(lc, params, LAM), rtol=1e-8)
 
 
 def test_gradient_matches_george_at_fixed_parameters(bts_table):
@@ -100,8 +101,8 @@ def test_gradient_matches_george_at_fixed_parameters(bts_table):
     lc = _alert_like(bts_table, 40, seed=2)
     start, lower, upper = gp.start_and_bounds(lc)
     params = lower + np.random.default_rng(4).uniform(0.3, 0.7, size=start.shape) * (upper - lower)
-    _, grad, _ = gp._neg_log_likelihood(gp._Points.from_lightcurves(lc, gp.ZTF_WAVELENGTHS_A), params)
-    lam = np.asarray(gp.ZTF_WAVELENGTHS_A)[lc.band.astype(int)]
+    _, grad, _ = gp._neg_log_likelihood(gp._Points.from_lightcurves(lc, LAM), params)
+    lam = np.asarray(LAM)[lc.band.astype(int)]
     for i in range(len(lc)):
         m = lc.mask[i]
         george_gp = gp._george_gp(params[i], np.stack([lc.time_days[i, m], lam[i, m]], axis=1), lc.fluxerr_fluxcal[i, m])
@@ -124,8 +125,8 @@ def test_fitted_means_are_the_posterior_means_at_the_fitted_parameters(bts_table
     for patched in (False, True):
         if patched:
             monkeypatch.setattr(gp, "_projected_bfgs", optimum_not_last_evaluated)
-        mean, fit = gp.interpolate(lc)
-        np.testing.assert_allclose(mean, gp.predict_mean(lc, fit.log_params), rtol=1e-9,
+        mean, fit = gp.interpolate(lc, LAM)
+        np.testing.assert_allclose(mean, gp.predict_mean(lc, fit.log_params, LAM), rtol=1e-9,
                                    atol=1e-9 * np.abs(mean).max())
 
 
@@ -142,8 +143,8 @@ def test_calls_cover_every_position_once_within_the_memory_bound():
 
 def agreement(lc):
     """Fraction of objects whose batched fit is as good as george's, and the worst curve deviation."""
-    mean_b, fit_b = gp.interpolate(lc, "batched")
-    mean_g, fit_g = gp.interpolate(lc, "george")
+    mean_b, fit_b = gp.interpolate(lc, LAM, "batched")
+    mean_g, fit_g = gp.interpolate(lc, LAM, "george")
     curve_range = mean_g.max(axis=(1, 2)) - mean_g.min(axis=(1, 2))
     deviation = np.abs(mean_b - mean_g).max(axis=(1, 2)) / np.maximum(curve_range, 1e-300)
     agree = (fit_b.log_likelihood >= fit_g.log_likelihood - 0.01) & (deviation < 0.01)
@@ -180,14 +181,14 @@ def test_batched_fit_agrees_with_george_on_plasticc_gr_lightcurves():
 
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown GP backend 'gpu'"):
-        gp.interpolate(_tiny(), "gpu")
+        gp.interpolate(_tiny(), LAM, "gpu")
 
 
 def test_objects_without_points_are_not_ok():
     lc = lightcurves_from_points([0, 0], 2, np.array([0.0, 1.0]), np.array([0, 1]), np.array([10.0, 12.0]),
-                                 np.array([1.0, 1.0]))
+                                 np.array([1.0, 1.0]), n_bands=2)
     for backend in gp.BACKENDS:
-        mean, fit = gp.interpolate(lc, backend)
+        mean, fit = gp.interpolate(lc, LAM, backend)
         assert fit.ok.tolist() == [True, False]
         assert np.isfinite(mean).all() and (mean[1] == 0).all()
 
@@ -205,5 +206,5 @@ def test_batched_engine_runs_on_one_blas_thread(monkeypatch):
         return fit(*args)
 
     monkeypatch.setattr(gp, "_fit_batched", recording)
-    gp.interpolate(_tiny())
+    gp.interpolate(_tiny(), LAM)
     assert seen and max(seen) == 1

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fink_t2 import gp
-from fink_t2.classify import STATUS_OK, classify_alerts
+from fink_t2.classify import STATUS_OK
 from fink_t2.cuts import SelectionCuts, apply_cuts
-from fink_t2.lightcurves import lightcurves_from_alerts
+from fink_t2.ztf import classify_alerts, default_cuts, lightcurves_from_alerts
 
 HOSTILE_MAGS = st.one_of(st.floats(15.0, 21.0), st.sampled_from([math.nan, math.inf, -math.inf, -99.0, 99.0, 0.0]),
                          st.none())
@@ -60,9 +60,9 @@ def test_builder_keeps_every_row_and_only_valid_points(batch):
 @given(BATCH, st.booleans())
 def test_cuts_give_every_alert_a_status(batch, with_cuts):
     lc = lightcurves_from_alerts(*_columns(batch))
-    status = apply_cuts(lc, SelectionCuts() if with_cuts else SelectionCuts.none(),
-                        jdstarthist=np.full(len(batch), 2459000.0), roid=np.zeros(len(batch)),
-                        cdsxmatch=np.array(["Unknown"] * len(batch), dtype=object))
+    status = apply_cuts(lc, default_cuts() if with_cuts else SelectionCuts.none(),
+                        first_jd=np.full(len(batch), 2459000.0), solar_system=np.zeros(len(batch), bool),
+                        host_class=np.array(["Unknown"] * len(batch), dtype=object))
     assert len(status) == len(batch)
     assert all(s == STATUS_OK or s.startswith("cut:") for s in status)
     assert (status[lc.n_points == 0] != STATUS_OK).all()
@@ -162,7 +162,7 @@ def test_udf_body_keeps_every_row_and_never_leaks_nan(batch, with_cuts):
 
     from fink_t2.spark import t2_udf
 
-    udf = t2_udf(cuts=SelectionCuts() if with_cuts else SelectionCuts.none())
+    udf = t2_udf(cuts=default_cuts() if with_cuts else SelectionCuts.none())
     history = [pd.Series(column, dtype=object) for column in _columns(batch)]
     context = [pd.Series([2459000.0] * len(batch)), pd.Series([0] * len(batch)),
                pd.Series(["Unknown"] * len(batch))]

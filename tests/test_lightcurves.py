@@ -5,7 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from fink_t2.lightcurves import BANDS, is_positive_difference, lightcurves_from_alerts, mag_to_fluxcal
+from fink_t2.lightcurves import mag_to_fluxcal
+from fink_t2.ztf import BANDS, is_positive_difference, lightcurves_from_alerts
 
 
 def test_fluxcal_zero_point_and_error_by_hand():
@@ -71,7 +72,7 @@ def test_null_empty_and_malformed_alerts_keep_their_row():
 
 BAND_ORDER_SCRIPT = """
 import numpy as np
-from fink_t2.lightcurves import lightcurves_from_alerts
+from fink_t2.ztf import lightcurves_from_alerts
 lc = lightcurves_from_alerts([np.array([1.0, 2.0, 3.0])], [np.array([2, 1, 2])], [np.array([18.0, 19.0, 20.0])],
                              [np.array([0.1, 0.1, 0.1])])
 print(lc.band[0].tolist(), lc.flux_fluxcal[0].round(3).tolist())

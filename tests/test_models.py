@@ -41,7 +41,8 @@ def test_time_channels_are_the_gp_grid_in_days(bts_table):
     """The time channel is the GP's prediction time in days / 100, from the span the classifier passes."""
     from fink_t2.classify import gp_inputs
     from fink_t2.cuts import SelectionCuts, apply_cuts
-    from fink_t2.gp import ZTF_WAVELENGTHS_A, prediction_times
+    from fink_t2.gp import prediction_times
+    from fink_t2.ztf import WAVELENGTHS_A as ZTF_WAVELENGTHS_A
     from fink_t2.realdata import bts_windows
 
     lightcurves = bts_windows(bts_table, 30)

@@ -12,7 +12,8 @@ from fink_t2 import models
 @pytest.fixture(scope="module")
 def real_gp_inputs(bts_table):
     """GP flux and spans of real light curves: full bts_dev curves, 30-day bts windows and the shared alerts."""
-    from fink_t2.classify import gp_inputs, lightcurves_from_table
+    from fink_t2.classify import gp_inputs
+    from fink_t2.ztf import lightcurves_from_table
     from fink_t2.cuts import SelectionCuts, apply_cuts
     from fink_t2.realdata import alert_lightcurves, bts_windows
 
