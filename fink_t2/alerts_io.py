@@ -1,14 +1,17 @@
-"""Reading alert files (Fink parquet, fink-client Avro) into Spark, with clear errors.
+"""Reading alert files (Fink parquet, Avro) of ZTF or Rubin alerts into Spark, with clear errors.
 
-The format is told by each file's magic bytes, not its name. Avro files are
-read with fastavro on the driver, keeping only the fields the module uses
-(no cutouts), under a fixed Arrow schema.
+The format is told by each file's magic bytes, not its name, and the survey by the
+schema: a ``diaSource`` column (or Avro field) means Rubin (``lsst``), anything else ZTF.
+Avro files (fink-client's ZTF files, Rubin alert packets of schema 7 to 11, ELAsTiCC) are
+read with fastavro on the driver, keeping only the fields the module uses (no cutouts),
+under a fixed Arrow schema.
 """
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import pyarrow as pa
 
+from . import rubin
 from .ztf import AVRO_ARROW_SCHEMA, REQUIRED_FIELDS, REQUIRED_HISTORY_COLUMNS
 
 PARQUET_MAGIC = b"PAR1"
@@ -52,26 +55,93 @@ def input_format(path) -> str:
     return formats.pop()
 
 
+def survey_of_names(names) -> str:
+    """``"lsst"`` where the alert columns (or Avro fields) include ``diaSource``, else ``"ztf"``."""
+    return "lsst" if rubin.SOURCE_COLUMN in set(names) else "ztf"
+
+
 def _avro_records(file: Path):
     import fastavro
 
-    keep = AVRO_ARROW_SCHEMA.names
     try:
         with open(file, "rb") as f:
-            for record in fastavro.reader(f):
-                yield {name: record.get(name) for name in keep}
+            yield from fastavro.reader(f)
     except (ValueError, EOFError, OSError, StopIteration) as error:
         raise InputError(f"{file}: unreadable Avro ({error})") from error
 
 
-def read_avro_table(path) -> pa.Table:
-    """Arrow table (``AVRO_ARROW_SCHEMA``) of the alerts in an Avro file or folder."""
-    records = [r for file in _data_files(Path(path)) for r in _avro_records(file)]
-    return pa.Table.from_pylist(records, schema=AVRO_ARROW_SCHEMA)
+def _cut_record(record: dict, schema: pa.Schema) -> dict:
+    """An Avro record cut down to the columns of ``schema``, and its structs (or lists of structs) to their
+    fields: the cutouts and everything else unused are dropped as the file is read."""
+    def keep(value, struct):
+        return None if value is None else {f.name: value.get(f.name) for f in struct}
+
+    out = {}
+    for field in schema:
+        value = record.get(field.name)
+        if pa.types.is_struct(field.type):
+            value = keep(value, field.type)
+        elif pa.types.is_list(field.type) and pa.types.is_struct(field.type.value_type):
+            value = None if value is None else [keep(v, field.type.value_type) for v in value]
+        out[field.name] = value
+    return out
 
 
-def _check_alert_schema(file: Path, schema: pa.Schema):
+def _avro_arrow_schema(record: dict, survey: Optional[str], file: Path) -> pa.Schema:
+    """The Arrow schema of an Avro file's alerts, from its first record (or ``survey``)."""
+    if (survey or survey_of_names(record)) == "ztf":
+        return AVRO_ARROW_SCHEMA
+    source = record.get(rubin.SOURCE_COLUMN)
+    if not isinstance(source, dict):
+        raise InputError(f"{file}: Avro records have no '{rubin.SOURCE_COLUMN}' record; not Rubin alerts")
+    try:
+        return rubin.avro_arrow_schema(rubin.schema_of(source))
+    except ValueError as error:
+        raise InputError(f"{file}: {error}") from error
+
+
+def read_avro_table(path, survey: Optional[str] = None) -> pa.Table:
+    """Arrow table of the alerts in an Avro file or folder: ZTF (``ztf.AVRO_ARROW_SCHEMA``) or Rubin
+    (``rubin.avro_arrow_schema``), as the first record's fields say unless ``survey`` is given."""
+    rows, schema = [], None
+    for file in _data_files(Path(path)):
+        for record in _avro_records(file):
+            schema = schema or _avro_arrow_schema(record, survey, file)
+            rows.append(_cut_record(record, schema))
+    schema = schema or (rubin.avro_arrow_schema("rubin") if survey == "lsst" else AVRO_ARROW_SCHEMA)
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _check_rubin_schema(file: Path, schema: pa.Schema):
+    """Raise ``InputError`` naming the column or field of a Rubin alert file that is missing or malformed."""
+    for column in (rubin.SOURCE_COLUMN, rubin.HISTORY_COLUMN):
+        if column not in schema.names:
+            raise InputError(f"{file}: missing column '{column}' (Rubin alerts need '{rubin.SOURCE_COLUMN}' and "
+                             f"'{rubin.HISTORY_COLUMN}')")
+    source, history = schema.field(rubin.SOURCE_COLUMN).type, schema.field(rubin.HISTORY_COLUMN).type
+    if not pa.types.is_struct(source):
+        raise InputError(f"{file}: column '{rubin.SOURCE_COLUMN}' should be a struct, not {source}")
+    if not (pa.types.is_list(history) or pa.types.is_large_list(history)) or not pa.types.is_struct(history.value_type):
+        raise InputError(f"{file}: column '{rubin.HISTORY_COLUMN}' should be a list of structs, not {history}")
+    try:
+        names = rubin.FIELD_NAMES[rubin.schema_of(f.name for f in source)]
+    except ValueError as error:
+        raise InputError(f"{file}: {error}") from error
+    for column, struct in ((rubin.SOURCE_COLUMN, source), (rubin.HISTORY_COLUMN, history.value_type)):
+        for role, field in names.items():
+            index = struct.get_field_index(field)
+            if index < 0:
+                raise InputError(f"{file}: column '{column}' has no field '{field}'")
+            type_ok = pa.types.is_string if role == "band" else pa.types.is_floating
+            if not (type_ok(struct.field(index).type) or pa.types.is_large_string(struct.field(index).type)):
+                raise InputError(f"{file}: field '{column}.{field}' has type {struct.field(index).type}, expected "
+                                 f"{'string' if role == 'band' else 'floating'}")
+
+
+def _check_alert_schema(file: Path, schema: pa.Schema, survey: str):
     """Raise ``InputError`` naming the column or field that is missing or of the wrong type."""
+    if survey == "lsst":
+        return _check_rubin_schema(file, schema)
     names = set(schema.names)
     if set(REQUIRED_HISTORY_COLUMNS) <= names:
         return
@@ -93,37 +163,43 @@ def _check_alert_schema(file: Path, schema: pa.Schema):
                                  f"expected {type_ok.__name__.replace('is_', '')}")
 
 
-def check_parquet_alerts(path) -> int:
-    """Check every parquet file under ``path`` (readable footer, alert columns and types); return the row count.
+def check_parquet_alerts(path, survey: Optional[str] = None):
+    """Check every parquet file under ``path`` (readable footer, alert columns and types, one survey);
+    return ``(row count, survey)``. ``survey`` (``"ztf"`` or ``"lsst"``) forces the schema checked.
 
     Raises ``InputError`` naming the file and the problem, before any Spark job runs.
     """
     import pyarrow.parquet as pq
 
-    rows = 0
+    rows, surveys = 0, {}
     for file in _data_files(Path(path)):
         try:
             metadata = pq.ParquetFile(file)
         except (pa.ArrowException, OSError) as error:
             raise InputError(f"{file}: unreadable parquet ({error})") from error
-        _check_alert_schema(file, metadata.schema_arrow)
+        file_survey = survey or survey_of_names(metadata.schema_arrow.names)
+        surveys.setdefault(file_survey, file)
+        if len(surveys) > 1:
+            raise InputError(f"{path}: mixes ZTF ({surveys['ztf']}) and Rubin ({surveys['lsst']}) alerts; "
+                             f"give one survey per input")
+        _check_alert_schema(file, metadata.schema_arrow, file_survey)
         rows += metadata.metadata.num_rows
     if rows == 0:
         raise InputError(f"{path}: no alerts (the input is empty)")
-    return rows
+    return rows, next(iter(surveys))
 
 
-def read_alerts(spark, path):
+def read_alerts(spark, path, survey: Optional[str] = None):
     """Spark DataFrame of the alerts in a parquet or Avro file or folder (a URL is read as parquet).
 
-    Local parquet input is checked first (``check_parquet_alerts``).
+    Local parquet input is checked first (``check_parquet_alerts``); ``survey`` forces the schema.
     """
     if "://" in str(path):
         return spark.read.parquet(str(path))
     if input_format(path) == "parquet":
-        check_parquet_alerts(path)
+        check_parquet_alerts(path, survey)
         return spark.read.parquet(str(path))
-    table = read_avro_table(path)
+    table = read_avro_table(path, survey)
     if table.num_rows == 0:
         raise InputError(f"{path}: no alerts")
     return arrow_to_spark(spark, table)

@@ -36,7 +36,9 @@ def classify_command(args) -> int:
     from fink_t2.alerts_io import check_parquet_alerts, input_format, read_alerts
     from fink_t2.cuts import SelectionCuts
     from fink_t2.models import check_model
-    from fink_t2.spark import KEPT_SUFFIX, OUTPUT_COLUMNS, add_t2_columns, get_spark
+    from fink_t2.models import DEFAULT_MODELS
+    from fink_t2.spark import KEPT_SUFFIX, OUTPUT_COLUMNS, add_t2_columns, get_spark, key_columns
+    from fink_t2.surveys import check_model_survey
 
     if is_url(args.output):  # hdfs://, s3a://: Spark's own writer and existence check
         output = args.output
@@ -47,24 +49,32 @@ def classify_command(args) -> int:
         return 2
     start = time.perf_counter()
     # Everything that can be checked without Spark is checked first: input, model, Java.
+    survey = args.survey
     if not is_url(args.input) and input_format(args.input) == "parquet":
-        check_parquet_alerts(args.input)
-    card, _ = check_model(args.model)  # the workers load it; the driver only checks it
+        _, survey = check_parquet_alerts(args.input, args.survey)
+    model_name = args.model or DEFAULT_MODELS[survey or "ztf"]
+    card, _ = check_model(model_name)  # the workers load it; the driver only checks it
+    if survey:
+        try:
+            check_model_survey(card, survey)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
     if args.uncertainty == "ensemble" and "cv" not in card:
-        raise UsageError(f"--uncertainty ensemble needs cross-validation fold models; model '{args.model}' has none")
+        raise UsageError(f"--uncertainty ensemble needs cross-validation fold models; model '{model_name}' has none")
     require_java()
     spark = get_spark(args.master, quiet=not args.verbose)
     if not args.debug:  # the CLI reports a failed job in one line; Spark's own error log repeats it with traces
         spark.sparkContext.setLogLevel("OFF")
     if sys.stderr.isatty():
         spark.conf.set("spark.ui.showConsoleProgress", "true")
-    alerts = read_alerts(spark, args.input if is_url(args.input) else Path(args.input).resolve())
+    alerts = read_alerts(spark, args.input if is_url(args.input) else Path(args.input).resolve(), args.survey)
     cuts = SelectionCuts.none() if args.no_cuts else None
-    keep = [c for c in ("candid", "objectId") if c in alerts.columns]
+    keep = key_columns(alerts, args.survey)
     if args.keep_existing:
         keep += [c + KEPT_SUFFIX for c in OUTPUT_COLUMNS if c in alerts.columns]
-    result = add_t2_columns(alerts, args.model, cuts, args.gp_backend, args.keep_existing,
-                            uncertainty=args.uncertainty).select(*keep, *OUTPUT_COLUMNS)
+    result = add_t2_columns(alerts, model_name, cuts, args.gp_backend, args.keep_existing,
+                            uncertainty=args.uncertainty, survey=args.survey,
+                            forced=args.forced).select(*keep, *OUTPUT_COLUMNS)
 
     if isinstance(output, Path):
         # Write beside the target, then rename: a failed run leaves no OUTPUT that looks complete.
@@ -96,7 +106,8 @@ def stream_command(args) -> int:
     from fink_t2.spark import get_spark
 
     logging.getLogger("fink_t2").setLevel(logging.INFO)
-    check_model(args.model)  # the workers load it; the driver only checks it
+    if args.model:  # the workers load it; the driver only checks it (by default, the survey's model)
+        check_model(args.model)
     require_java()
     paths = [Path(p).resolve() for p in (args.input, args.output, args.checkpoint)]
     paths[0].mkdir(parents=True, exist_ok=True)
@@ -165,11 +176,14 @@ def evaluate_command(args) -> int:
 
     from fink_t2.evaluate import evaluate, record, summary
 
-    out = args.out or f"evaluation/{args.model}-{args.data}-{'all' if args.days is None else f'{args.days:g}d'}"
-    result = evaluate(args.model, args.data, args.days, out, args.data_path)
+    from fink_t2.models import DEFAULT_MODELS
+
+    model = args.model or DEFAULT_MODELS["lsst" if args.data == "elasticc" else "ztf"]
+    out = args.out or f"evaluation/{model}-{args.data}-{'all' if args.days is None else f'{args.days:g}d'}"
+    result = evaluate(model, args.data, args.days, out, args.data_path)
     if args.record:  # before printing: a reader that closes the pipe early must not cancel it
-        record(args.model, result)
-    print(json.dumps({"model": args.model, "data": args.data, "days": args.days, **summary(result)}))
+        record(model, result)
+    print(json.dumps({"model": model, "data": args.data, "days": args.days, **summary(result)}))
     print(f"fink-t2: metrics and plots in {out}{'; summary recorded in the model card' if args.record else ''}")
     return 0
 
@@ -178,11 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     from fink_t2 import training
     from fink_t2.evaluate import DATASETS
     from fink_t2.gp import BACKENDS
-    from fink_t2.models import DEFAULT_MODEL, available_models
+    from fink_t2.surveys import SURVEYS
+    from fink_t2.models import DEFAULT_MODELS, available_models
     from fink_t2.probabilities import UNCERTAINTY_KINDS
 
     models = available_models()
-    model_help = f"model name, one of: {', '.join(models)} (default: {DEFAULT_MODEL})"
+    model_help = (f"model name, one of: {', '.join(models)} (default: the survey's, "
+                  f"{', '.join(f'{s}: {m}' for s, m in DEFAULT_MODELS.items())})")
     parser = argparse.ArgumentParser(prog="fink-t2", description="Classify ZTF alerts with the t2 transformer.")
     parser.add_argument("--debug", action="store_true", help="show full stack traces on errors")
     parser.add_argument("--verbose", action="store_true", help="show Spark's warnings and TensorFlow's log lines")
@@ -195,11 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"output parquet folder: candid, objectId, t2, t2_class, t2_uncertainty, t2_status "
                                f"(default: {DEFAULT_OUTPUT})")
     classify.add_argument("--master", help="Spark master URL (default: local[*], or spark-submit's)")
-    classify.add_argument("--model", default=DEFAULT_MODEL, choices=models, metavar="NAME", help=model_help)
+    classify.add_argument("--model", choices=models, metavar="NAME", help=model_help)
+    classify.add_argument("--survey", choices=SURVEYS,
+                          help="ztf or lsst (Rubin, ELAsTiCC): the alert schema (default: told by the columns, "
+                               "diaSource -> lsst)")
+    classify.add_argument("--forced", action="store_true",
+                          help="Rubin: add the forced photometry (prvDiaForcedSources) to the light curves")
     classify.add_argument("--gp-backend", default="batched", choices=BACKENDS,
                           help="GP engine: batched (all objects at once) or george (reference, needs the "
                                "evaluate extra) (default: batched)")
-    classify.add_argument("--no-cuts", action="store_true", help="classify every alert with >= 1 g/r point")
+    classify.add_argument("--no-cuts", action="store_true", help="classify every alert with >= 1 point")
     classify.add_argument("--uncertainty", default="entropy", choices=UNCERTAINTY_KINDS,
                           help="t2_uncertainty: entropy (normalised predictive entropy) or ensemble (mutual "
                                "information of the cross-validation fold models, ~6x the model's cost) "
@@ -217,8 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--trigger", type=float, default=10.0, help="seconds between micro-batches (default: 10)")
     stream.add_argument("--schema", help="parquet file whose schema the alerts have (default: the first input file's)")
     stream.add_argument("--master", help="Spark master URL (default: local[*])")
-    stream.add_argument("--model", default=DEFAULT_MODEL, choices=models, metavar="NAME", help=model_help)
-    stream.add_argument("--no-cuts", action="store_true", help="classify every alert with >= 1 g/r point")
+    stream.add_argument("--model", choices=models, metavar="NAME", help=model_help)
+    stream.add_argument("--no-cuts", action="store_true", help="classify every alert with >= 1 point")
     stream.set_defaults(run=stream_command)
 
     data = sub.add_parser("data", help="fetch a training/evaluation data set into the cache")
@@ -231,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "(needs the train extra)")
     train.add_argument("--out", required=True, help="weights folder, e.g. data/models/t2/NAME (card: NAME.json beside it)")
     train.add_argument("--seed", type=int, default=0, help="seed of the draws and of the fits (default: 0)")
-    train.add_argument("--survey", default="ztf", choices=sorted(training.SURVEYS),
+    train.add_argument("--survey", default="ztf", choices=SURVEYS,
                        help="ztf: ZTF-like g r light curves; lsst: LSST-like u g r i z y (default: ztf)")
     train.add_argument("--plasticc-draws", type=int, default=1, help="history draws per PLAsTiCC object (default: 1)")
     train.add_argument("--ztf-table", help="labelled real ZTF light curves (bts_dev format) to add, cross-validated")
@@ -261,13 +282,14 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("input", help="an alert file or folder (parquet or Avro) or a light-curve table (parquet: "
                                        "objectId, mjd, band, mag, magerr)")
     explain.add_argument("--object", required=True, help="the objectId (from alerts: its alert with the longest history)")
-    explain.add_argument("--model", default=DEFAULT_MODEL, choices=models, metavar="NAME", help=model_help)
+    explain.add_argument("--model", default=DEFAULT_MODELS["ztf"], choices=models, metavar="NAME", help=model_help)
     explain.add_argument("--out", default="t2_explain.png", help="PNG to write (default: t2_explain.png)")
     explain.set_defaults(run=explain_command)
 
     evaluate = sub.add_parser("evaluate", help="metrics JSON and plots of a model on labelled light curves "
                                                "(needs the evaluate extra)")
-    evaluate.add_argument("--model", default=DEFAULT_MODEL, choices=models, metavar="NAME", help=model_help)
+    evaluate.add_argument("--model", choices=models, metavar="NAME",
+                          help=f"model name, one of: {', '.join(models)} (default: the data set's survey's)")
     evaluate.add_argument("--data", required=True, choices=DATASETS, help=f"data set, one of: {', '.join(DATASETS)}")
     evaluate.add_argument("--days", type=float, help="keep the first D days after the first detection (default: all)")
     evaluate.add_argument("--out", help="output folder (default: evaluation/MODEL-DATA-DAYS)")

@@ -1,4 +1,4 @@
-"""Labelled light-curve sets: PLAsTiCC (fetched into a cache) and ZTF BTS tables.
+"""Labelled light-curve sets: PLAsTiCC (fetched into a cache), ZTF BTS tables, real alerts (ZTF TNS, ELAsTiCC).
 
 Every reader returns a ``LabelledPoints``: a long table of g/r points in FLUXCAL
 (one row per point) and one t2 class name per object, so that training and
@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .lightcurves import POINT_COLUMNS, LightCurves, lightcurves_from_points
+from . import rubin
 from .models import file_sha256
 from .ztf import BANDS, lightcurves_from_alerts, mag_table_points
 
@@ -84,23 +85,32 @@ class LabelledPoints:
                                        n_bands=len(self.bands))
 
 
+#: Survey -> the history fields its ``lightcurves_from_alerts`` takes, in order.
+ALERT_FIELDS = {"ztf": ("jd", "fid", "magpsf", "sigmapsf"),
+                "lsst": ("time_mjd", "band", "flux_njy", "fluxerr_njy", "source_id")}
+#: ELAsTiCC class id (the folder ``classId=N``) -> t2 class name.
+ELASTICC_CLASSES = {111: "SNIa", 113: "SNII"}
+
+
 @dataclass
 class LabelledAlerts:
-    """Real alerts, each with the history it carried, and the class of its object.
+    """Alerts, each with the history it carried, and the class of its object.
 
-    histories : dict of ``jd``, ``fid``, ``magpsf``, ``sigmapsf`` lists (one array per alert; NaN
+    histories : dict field -> list (one array per alert) of the survey's ``ALERT_FIELDS`` (ZTF: NaN
         magnitudes are non-detections).
-    labels : Series objectId -> t2 class name, one entry per alert (an object repeats).
+    labels : Series object id -> t2 class name, one entry per alert (an object repeats).
+    survey : ``"ztf"`` or ``"lsst"``.
     """
 
     histories: dict
     labels: pd.Series
+    survey: str = "ztf"
 
     def lightcurves(self, max_days: Optional[float] = None) -> LightCurves:
-        """One light curve per alert, from its own history (``max_days`` does not apply to alerts)."""
-        if max_days is not None:
-            raise ValueError("alerts are scored with the history they carried: --days does not apply")
-        return lightcurves_from_alerts(*(self.histories[f] for f in ("jd", "fid", "magpsf", "sigmapsf")))
+        """One light curve per alert, from its own history; ``max_days`` keeps its first D days."""
+        build = {"ztf": lightcurves_from_alerts, "lsst": rubin.lightcurves_from_alerts}[self.survey]
+        lightcurves = build(*(self.histories[f] for f in ALERT_FIELDS[self.survey]))
+        return lightcurves if max_days is None else lightcurves.first_days(max_days)
 
 
 def read_tns_alerts(folder) -> LabelledAlerts:
@@ -116,6 +126,26 @@ def read_tns_alerts(folder) -> LabelledAlerts:
     histories = {field: [np.asarray(v, dtype=float) for v in table[column]]
                  for field, column in (("jd", "cjd"), ("fid", "cfid"), ("magpsf", "cmagpsf"), ("sigmapsf", "csigmapsf"))}
     return LabelledAlerts(histories, pd.Series(labels.to_numpy(), index=table["objectId"].to_numpy(), name="label"))
+
+
+def read_elasticc(folder) -> LabelledAlerts:
+    """The labelled ELAsTiCC alerts of ``folder`` (``classId=111/``, ``classId=113/``: SN Ia, SN II), labelled by
+    ``ELASTICC_CLASSES`` and indexed by ``SNID`` (the simulated object)."""
+    import pyarrow.parquet as pq
+
+    parts = [(ELASTICC_CLASSES[int(d.name.split("=")[1])], d) for d in sorted(Path(folder).glob("classId=*"))
+             if int(d.name.split("=")[1]) in ELASTICC_CLASSES]
+    if not parts:
+        raise DataError(f"{folder}: no classId=111 or classId=113 folder of ELAsTiCC alerts")
+    histories, labels, ids = {f: [] for f in ALERT_FIELDS["lsst"]}, [], []
+    for label, part in parts:
+        table = pq.read_table(part, columns=["SNID", rubin.SOURCE_COLUMN, rubin.HISTORY_COLUMN])
+        arrays = rubin.alert_arrays(table)
+        for field in histories:
+            histories[field] += arrays[field]
+        labels += [label] * table.num_rows
+        ids += table.column("SNID").to_pylist()
+    return LabelledAlerts(histories, pd.Series(labels, index=ids, name="label"), "lsst")
 
 
 def cache_dir() -> Path:

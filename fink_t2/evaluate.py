@@ -29,12 +29,15 @@ import numpy as np
 
 from .classify import STATUS_OK, classify_batch, most_probable_class
 from .cuts import SelectionCuts, apply_cuts
-from .datasets import LabelledPoints, read_plasticc, read_tns_alerts, read_ztf_table
+from . import ztf
+from .datasets import (ELASTICC_CLASSES, LabelledAlerts, LabelledPoints, read_elasticc, read_plasticc, read_tns_alerts,
+                       read_ztf_table)
 from .models import load_model, read_card
 from .realdata import shared_data_dir
+from .surveys import check_model_survey
 from .training import fold_of
 
-DATASETS = ("bts", "plasticc-test", "plasticc-test-ztf", "tns-alerts")
+DATASETS = ("bts", "plasticc-test", "plasticc-test-ztf", "tns-alerts", "elasticc")
 PURITIES = (0.90, 0.95)
 THRESHOLD_MIN_SUPPORT = 20
 #: TNS types of real objects that are not supernovae, for the uncertainty check on tns_alerts.
@@ -49,15 +52,21 @@ def bts_path() -> Path:
     return shared_data_dir() / "bts_dev" / "bts_dev_lightcurves.parquet"
 
 
-def load_dataset(name: str, path=None):
+def elasticc_path() -> Path:
+    return shared_data_dir() / "rubin_alerts" / "elasticc"
+
+
+def load_dataset(name: str, path=None, bands=ztf.BANDS):
     """The labelled points (``LabelledPoints``) or alerts (``LabelledAlerts``) of data set ``name`` (``path``
-    overrides where it is read from)."""
+    overrides where it is read from); ``plasticc-test`` in ``bands`` (a model's)."""
     if name == "bts":
         return read_ztf_table(path or bts_path())
     if name == "tns-alerts":
         return read_tns_alerts(path or shared_data_dir() / "tns_alerts" / "alerts")
+    if name == "elasticc":
+        return read_elasticc(path or elasticc_path())
     if name == "plasticc-test":
-        return read_plasticc("test", path)
+        return read_plasticc("test", path, bands)
     if name == "plasticc-test-ztf":  # as ZTF would see them: the training set's ZTF-like rendering, fixed seed
         from .training import ztf_like_points
 
@@ -177,6 +186,27 @@ def uncertainty_on_real_non_supernovae(model_name: str, exclude_ids=()) -> Optio
     return out
 
 
+def fink_classifiers_on_elasticc(folder) -> dict:
+    """What Fink's classifiers of 2023, recorded in the ELAsTiCC alert files, said of the same alerts: SuperNNova
+    (``snn_snia_vs_nonia > 0.5`` means SN Ia) and CATS (``cats_fine_class``: 111 SN Ia, 113 SN II), per true class:
+    the alerts they scored and the fraction called SN Ia, and SN II. A SuperNNova score of exactly 0 (23% of the
+    alerts) is Fink's value for an alert it did not score; CATS has no such value, so all its alerts count."""
+    import pandas as pd
+
+    out = {}
+    for code, name in ELASTICC_CLASSES.items():
+        files = sorted((Path(folder) / f"classId={code}").glob("*.parquet"))
+        table = pd.concat([pd.read_parquet(f, columns=["snn_snia_vs_nonia", "cats_fine_class"]) for f in files])
+        snn = table["snn_snia_vs_nonia"].astype(float)
+        snn = snn[(snn > 0) & (snn <= 1)]
+        cats = table["cats_fine_class"].dropna().astype(int)
+        out[name] = {"alerts": int(len(table)),
+                     "supernnova": {"scored": int(len(snn)), "called_SNIa": round(float((snn > 0.5).mean()), 4)},
+                     "cats": {"scored": int(len(cats)), "called_SNIa": round(float((cats == 111).mean()), 4),
+                              "called_SNII": round(float((cats == 113).mean()), 4)}}
+    return out
+
+
 def calibration_of(true_labels, probabilities: np.ndarray, status: np.ndarray, classes) -> dict:
     """ECE and reliability table over the classified objects whose true class the model has ({} if none)."""
     from .calibrate import expected_calibration_error, reliability
@@ -204,6 +234,8 @@ def metrics(true_labels, probabilities: np.ndarray, status: np.ndarray, classes,
     for name in present:
         is_true, is_predicted = true_labels == name, predicted == name
         per_class[name] = {"support": int(is_true.sum()), "recall": float(correct[is_true].mean()),
+                           "recall_classified": float(correct[is_true & classified].mean())
+                           if (is_true & classified).any() else None,
                            "precision": float(correct[is_predicted].mean()) if is_predicted.any() else None}
     columns = list(classes) + [UNCLASSIFIED]
     confusion = [[int(((true_labels == t) & (predicted == p)).sum()) for p in columns] for t in present]
@@ -312,6 +344,10 @@ def summary(result: dict) -> dict:
                 for key, value in result["uncertainty"].items()})
     out["thresholds"] = result["thresholds"]
     out["recall"] = {name: round(c["recall"], 3) for name, c in result["per_class"].items()}
+    out["recall_classified"] = {name: None if c["recall_classified"] is None else round(c["recall_classified"], 3)
+                                for name, c in result["per_class"].items()}
+    if "fink_classifiers" in result:
+        out["fink_classifiers"] = result["fink_classifiers"]
     out["precision"] = {name: None if c["precision"] is None else round(c["precision"], 3)
                         for name, c in result["per_class"].items()}
     return out
@@ -331,9 +367,11 @@ def record(model_name: str, result: dict):
 def evaluate(model_name: str, data_name: str, days: Optional[float] = None, out=None, path=None) -> dict:
     """Metrics of ``model_name`` on ``data_name`` (first ``days`` after the first detection, or all);
     with ``out``, also ``metrics.json`` and the plots there."""
-    data = load_dataset(data_name, path)
-    data_file = Path(path or bts_path()).name if data_name == "bts" else None
     card = read_card(model_name)
+    data = load_dataset(data_name, path, tuple(card["bands"]))
+    if isinstance(data, LabelledAlerts):
+        check_model_survey(card, data.survey)
+    data_file = Path(path or bts_path()).name if data_name == "bts" else None
     by_folds = scored_by_folds(card, data_name, data_file)
     probabilities, uncertainty, status = predict(model_name, data, by_folds, days)
     result = {"model": model_name, "data": data_name, "days": days, "cross_validated": by_folds,
@@ -343,6 +381,8 @@ def evaluate(model_name: str, data_name: str, days: Optional[float] = None, out=
         raw, _, raw_status = predict(model_name, data, by_folds, days, calibrated=False)
         result["calibration"]["ece_uncalibrated"] = calibration_of(data.labels.to_numpy(), raw, raw_status,
                                                                    card["classes"])["ece"]
+    if data_name == "elasticc":
+        result["fink_classifiers"] = fink_classifiers_on_elasticc(path or elasticc_path())
     if data_name == "bts" and days is None:
         result["tns_uncertainty"] = uncertainty_on_real_non_supernovae(model_name, exclude_ids=data.labels.index)
     if out is not None:

@@ -95,6 +95,15 @@ class LightCurves:
                            np.where(mask, take(self.band), 0).astype(self.band.dtype), mask,
                            self.jd_first + offset, self.jd_first + last, self.n_bands)
 
+    def first_days(self, days: float) -> "LightCurves":
+        """Only the points up to ``days`` after each object's first point (points are sorted by time, so the
+        kept ones are a prefix)."""
+        mask = self.mask & (self.time_days <= days)
+        last = np.take_along_axis(self.time_days, np.maximum(mask.sum(axis=1) - 1, 0)[:, None], axis=1)[:, 0]
+        return LightCurves(np.where(mask, self.time_days, 0.0), np.where(mask, self.flux_fluxcal, 0.0),
+                           np.where(mask, self.fluxerr_fluxcal, 0.0), np.where(mask, self.band, 0).astype(self.band.dtype),
+                           mask, self.jd_first, np.where(mask.any(axis=1), self.jd_first + last, np.nan), self.n_bands)
+
     def thinned(self, max_points: int) -> "LightCurves":
         """At most ``max_points`` points per object: longer light curves keep evenly spaced points
         (by rank), always including their first and last, so the span is unchanged."""

@@ -9,13 +9,168 @@ models, classify) knows no survey. Two schemas are read, by field name:
   ``filterName`` (``Y`` for y), ``psFlux`` and ``psFluxErr``.
 
 Fluxes are difference-image PSF fluxes, signed (a negative flux is a measurement, not a
-non-detection); they become FLUXCAL (zero point 27.5) by ``NJY_TO_FLUXCAL``.
+non-detection); they become FLUXCAL (zero point 27.5) by ``NJY_TO_FLUXCAL``, and MJD becomes JD.
 """
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from .classify import classify_batch
+from .cuts import SelectionCuts, apply_cuts
+from .lightcurves import LightCurves, flatten_rows, lightcurves_from_points, row_lengths
+from .models import DEFAULT_MODELS, T2Model, load_model
 #: Band order of Rubin light curves and of the LSST model's input.
 BANDS = ("u", "g", "r", "i", "z", "y")
 #: Effective wavelengths (Angstrom) of the LSST bands used for GP work on PLAsTiCC (avocado), ``BANDS`` order.
 WAVELENGTHS_A = (3671.0, 4827.0, 6223.0, 7546.0, 8691.0, 9712.0)
+#: Days of history a Rubin alert carries (``prvDiaSources``: 12 months).
+HISTORY_DAYS = 365.0
 #: nJy (AB zero point 31.4) -> FLUXCAL (zero point 27.5).
 NJY_TO_FLUXCAL = 10.0 ** (-0.4 * (31.4 - 27.5))
 #: MJD -> JD, so that Rubin light curves count time in JD as ZTF ones do.
 MJD_TO_JD = 2400000.5
+#: Schema -> the names of the fields read from ``diaSource`` and ``prvDiaSources`` (and, for forced
+#: photometry, ``prvDiaForcedSources``), by role.
+FIELD_NAMES = {
+    "rubin": {"time_mjd": "midpointMjdTai", "band": "band", "flux_njy": "psfFlux", "fluxerr_njy": "psfFluxErr"},
+    "elasticc": {"time_mjd": "midPointTai", "band": "filterName", "flux_njy": "psFlux", "fluxerr_njy": "psFluxErr"},
+}
+#: Identifiers read where present: the source (duplicates are dropped by it), its object and, for the
+#: solar-system cut, the solar-system object it was associated with.
+SOURCE_ID, OBJECT_ID, SOLAR_SYSTEM_ID = "diaSourceId", "diaObjectId", "ssObjectId"
+#: Columns of a Rubin alert, and the columns that identify it in the output (where present).
+SOURCE_COLUMN, HISTORY_COLUMN, FORCED_COLUMN = "diaSource", "prvDiaSources", "prvDiaForcedSources"
+ID_COLUMNS = ("diaSourceId", "alertId")
+
+
+def schema_of(field_names) -> str:
+    """``"rubin"`` or ``"elasticc"``: the schema whose field names ``diaSource`` has; ValueError naming the
+    fields when it has neither set."""
+    names = set(field_names)
+    for schema, fields in FIELD_NAMES.items():
+        if set(fields.values()) <= names:
+            return schema
+    raise ValueError(f"column '{SOURCE_COLUMN}' lacks the fields of a Rubin alert: it needs "
+                     + " or ".join(str(sorted(f.values())) for f in FIELD_NAMES.values()))
+
+
+def default_cuts() -> SelectionCuts:
+    """Cuts for Rubin alerts: >= 2 detections in >= 2 bands, no source associated with a known solar-system
+    object (``ssObjectId``). No age cut (a Rubin alert carries 12 months of history and the model knows
+    periodic and stochastic variables too) and no host cut (the alert packet has no cross-match)."""
+    return SelectionCuts(min_points=2, min_bands=2, max_days_since_start=None, reject_solar_system=True, hosts=None)
+
+
+def band_index(band_names) -> np.ndarray:
+    """(m,) index into ``BANDS`` of each band name (case-insensitive: ELAsTiCC writes ``Y``), -1 if unknown."""
+    names = np.char.lower(np.asarray(band_names, dtype=object).astype(str))
+    index = np.full(len(names), -1, dtype=np.int64)
+    for i, name in enumerate(BANDS):
+        index[names == name] = i
+    return index
+
+
+def lightcurves_from_alerts(time_mjd, band, flux_njy, fluxerr_njy, source_id=None) -> LightCurves:
+    """Light curves from a batch of Rubin alert histories.
+
+    Each argument is a sequence of length n (one entry per alert) of 1-D arrays: the alert's
+    sources (``prvDiaSources`` then ``diaSource``), MJD (TAI), band name, PSF flux and error in nJy,
+    and optionally ``diaSourceId`` (a source seen twice is kept once). An entry may be None or empty;
+    an alert whose arrays differ in length is malformed and gets no points (it is then cut).
+    Returns the light curves of the n alerts in FLUXCAL, time in JD, in input order.
+    """
+    lengths = row_lengths(time_mjd)
+    well_formed = np.ones(len(lengths), dtype=bool)
+    for rows in (band, flux_njy, fluxerr_njy) + (() if source_id is None else (source_id,)):
+        well_formed &= row_lengths(rows) == lengths
+    use = well_formed & (lengths > 0)
+    object_index = np.repeat(np.arange(len(lengths)), np.where(use, lengths, 0))
+    jd = flatten_rows(time_mjd, use, float) + MJD_TO_JD
+    band_flat = band_index(flatten_rows(band, use, object))
+    flux = flatten_rows(flux_njy, use, float) * NJY_TO_FLUXCAL
+    fluxerr = flatten_rows(fluxerr_njy, use, float) * NJY_TO_FLUXCAL
+    if source_id is not None:
+        ids = pd.to_numeric(pd.Series(flatten_rows(source_id, use, object)), errors="coerce").to_numpy(float)
+        repeated = pd.DataFrame({"o": object_index, "s": ids}).duplicated().to_numpy() & np.isfinite(ids)
+        band_flat[repeated] = -1  # dropped by lightcurves_from_points
+    return lightcurves_from_points(object_index, len(lengths), jd, band_flat, flux, fluxerr, n_bands=len(BANDS))
+
+
+def classify_alerts(time_mjd, band, flux_njy, fluxerr_njy, source_id=None, solar_system=None,
+                    cuts: Optional[SelectionCuts] = None, model: Optional[T2Model] = None,
+                    gp_backend: str = "batched"):
+    """Classify a batch of Rubin alerts from their source arrays (see ``lightcurves_from_alerts``).
+
+    ``solar_system`` (n,) bool, True where the alert's source is associated with a known solar-system
+    object, feeds that cut (None skips it). ``model`` defaults to the LSST model. Returns
+    ``(probabilities (n, n_classes) with NaN rows where not ok, uncertainty (n,), status (n,))``.
+    """
+    model = model or load_model(DEFAULT_MODELS["lsst"])
+    cuts = default_cuts() if cuts is None else cuts
+    lightcurves = lightcurves_from_alerts(time_mjd, band, flux_njy, fluxerr_njy, source_id)
+    status = apply_cuts(lightcurves, cuts, solar_system=solar_system)
+    return classify_batch(lightcurves, status, model, gp_backend)
+
+
+def alert_arrays(table, forced: bool = False) -> dict:
+    """Per-alert source arrays of an Arrow table of Rubin or ELAsTiCC alerts, for ``classify_alerts``.
+
+    Returns a dict role -> list (one 1-D array per alert) for ``time_mjd``, ``band``, ``flux_njy``,
+    ``fluxerr_njy`` and ``source_id``: ``prvDiaSources`` then ``diaSource`` (with ``forced``, the
+    ``prvDiaForcedSources`` too, with no source id), and ``solar_system`` (n,) bool.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    source = table.column(SOURCE_COLUMN).combine_chunks()
+    names = FIELD_NAMES[schema_of(f.name for f in source.type)]
+    lists = [table.column(HISTORY_COLUMN).combine_chunks()]
+    if forced and FORCED_COLUMN in table.column_names:
+        lists.append(table.column(FORCED_COLUMN).combine_chunks())
+    n = table.num_rows
+
+    def parts(array, role):
+        """(values, owner alert) of one field of a list-of-struct column, or of the struct column."""
+        if isinstance(array, pa.StructArray):
+            field = names.get(role, SOURCE_ID)
+            has = array.type.get_field_index(field) >= 0
+            return (array.field(field).to_numpy(zero_copy_only=False) if has else np.full(n, None, object)), np.arange(n)
+        lengths = pc.fill_null(pc.list_value_length(array), 0).to_numpy()
+        values = pc.list_flatten(array)  # skips null lists
+        has = values.type.get_field_index(names.get(role, SOURCE_ID)) >= 0
+        column = values.field(names.get(role, SOURCE_ID)).to_numpy(zero_copy_only=False) if has else \
+            np.full(len(values), None, object)
+        return column, np.repeat(np.arange(n), lengths)
+
+    out = {}
+    for role in ("time_mjd", "band", "flux_njy", "fluxerr_njy", "source_id"):
+        pieces = [parts(array, role) for array in lists + [source]]
+        values = np.concatenate([np.asarray(v, dtype=object) if role in ("band", "source_id") else
+                                 np.asarray(v, dtype=float) for v, _ in pieces])
+        owner = np.concatenate([o for _, o in pieces])
+        order = np.argsort(owner, kind="stable")  # per alert: history first, the alert's own source last
+        out[role] = np.split(values[order], np.cumsum(np.bincount(owner, minlength=n))[:-1])
+    ss_index = source.type.get_field_index(SOLAR_SYSTEM_ID)
+    ss = source.field(ss_index).to_numpy(zero_copy_only=False) if ss_index >= 0 else np.full(n, None, object)
+    out["solar_system"] = is_solar_system(ss)
+    return out
+
+
+def is_solar_system(ss_object_id) -> np.ndarray:
+    """(n,) True where ``ssObjectId`` names a solar-system object (null and 0 mean none)."""
+    ids = pd.to_numeric(pd.Series(np.asarray(ss_object_id, dtype=object)), errors="coerce").to_numpy(float)
+    return np.isfinite(ids) & (ids != 0)
+
+
+def avro_arrow_schema(schema: str):
+    """Arrow schema under which Rubin (``schema`` ``"rubin"``) or ELAsTiCC Avro alerts are read: the
+    identifiers and the source fields this package uses, nothing else (no cutouts)."""
+    import pyarrow as pa
+
+    names = FIELD_NAMES[schema]
+    measured = [(names["time_mjd"], pa.float64()), (names["band"], pa.string()), (names["flux_njy"], pa.float64()),
+                (names["fluxerr_njy"], pa.float64()), (OBJECT_ID, pa.int64())]
+    source = pa.struct([(SOURCE_ID, pa.int64()), (SOLAR_SYSTEM_ID, pa.int64())] + measured)
+    return pa.schema([(SOURCE_ID, pa.int64()), ("alertId", pa.int64()), (SOURCE_COLUMN, source),
+                      (HISTORY_COLUMN, pa.list_(source)), (FORCED_COLUMN, pa.list_(pa.struct(measured)))])

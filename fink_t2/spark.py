@@ -1,4 +1,4 @@
-"""Spark edge: the pandas UDF and the helper that adds the t2 columns to a DataFrame of alerts.
+"""Spark edge: the pandas UDF and the helper that adds the t2 columns to a DataFrame of ZTF or Rubin alerts.
 
 Output columns (one value per input row, never a dropped row):
 
@@ -19,10 +19,12 @@ from typing import Optional
 
 import pandas as pd
 
+from . import rubin, ztf
 from .classify import most_probable_class
 from .cuts import SelectionCuts
-from .models import load_model
-from .ztf import HISTORY_COLUMNS, REQUIRED_FIELDS, REQUIRED_HISTORY_COLUMNS, classify_alerts, default_cuts
+from .models import DEFAULT_MODELS, load_model
+from .surveys import ADAPTERS, check_model_survey
+from .ztf import HISTORY_COLUMNS, REQUIRED_FIELDS, REQUIRED_HISTORY_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -44,38 +46,117 @@ def output_schema():
     ])
 
 
+def _output_frame(probabilities, uncertainties, status, classes) -> pd.DataFrame:
+    """The UDF's struct fields from ``classify_batch``'s outputs: null map, empty class and null uncertainty
+    where the status is not ok."""
+    maps = [dict(zip(classes, row.tolist())) if s == "ok" else None for row, s in zip(probabilities, status)]
+    return pd.DataFrame({"t2": maps, "t2_class": most_probable_class(probabilities, status, classes),
+                         "t2_uncertainty": pd.Series(uncertainties, dtype="float32").where(status == "ok"),
+                         "t2_status": status.astype(str)})
+
+
 def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = None, gp_backend: str = "batched",
-           engine: Optional[str] = None, uncertainty: str = "entropy"):
+           engine: Optional[str] = None, uncertainty: str = "entropy", survey: str = "ztf"):
     """A pandas UDF classifying alerts; returns a struct (``t2``, ``t2_class``, ``t2_uncertainty``, ``t2_status``).
 
-    Arguments, in order: ``cjd, cfid, cmagpsf, csigmapsf, cisdiffpos`` (history
-    arrays), ``jdstarthist`` (double), ``roid`` (int), ``cdsxmatch`` (string).
-    A context column may be a null literal when ``cuts`` disables the cut that
-    uses it. The model is loaded once per Python worker and called once per
-    Arrow batch, by ``engine`` (``models.load_model``; default ONNX Runtime), with the ``uncertainty`` asked
-    (``entropy``, or ``ensemble``: the fold models run too, about 6 times the model's cost).
+    Arguments, in order, for ZTF: ``cjd, cfid, cmagpsf, csigmapsf, cisdiffpos`` (history
+    arrays), ``jdstarthist`` (double), ``roid`` (int), ``cdsxmatch`` (string); for LSST
+    (``rubin_columns``): ``time_mjd, band, flux_njy, fluxerr_njy, source_id`` (source arrays)
+    and ``ss_object_id`` (long). A context column may be a null literal when ``cuts`` disables
+    the cut that uses it. The model (default: the survey's) is loaded once per Python worker and called
+    once per Arrow batch, by ``engine`` (``models.load_model``; default ONNX Runtime), with the
+    ``uncertainty`` asked (``entropy``, or ``ensemble``: the fold models run too, about 6 times the
+    model's cost).
     """
     from pyspark.sql.functions import pandas_udf
 
-    cuts = default_cuts() if cuts is None else cuts
+    model_name = model_name or DEFAULT_MODELS[survey]
+    cuts = ADAPTERS[survey].default_cuts() if cuts is None else cuts
 
     @pandas_udf(output_schema())
-    def t2(cjd: pd.Series, cfid: pd.Series, cmagpsf: pd.Series, csigmapsf: pd.Series, cisdiffpos: pd.Series,
-           jdstarthist: pd.Series, roid: pd.Series, cdsxmatch: pd.Series) -> pd.DataFrame:
+    def t2_ztf(cjd: pd.Series, cfid: pd.Series, cmagpsf: pd.Series, csigmapsf: pd.Series, cisdiffpos: pd.Series,
+               jdstarthist: pd.Series, roid: pd.Series, cdsxmatch: pd.Series) -> pd.DataFrame:
         model = load_model(model_name, engine=engine, uncertainty=uncertainty)
-        probabilities, uncertainties, status = classify_alerts(
+        result = ztf.classify_alerts(
             cjd, cfid, cmagpsf, csigmapsf, cisdiffpos,
             jdstarthist=pd.to_numeric(jdstarthist, errors="coerce").to_numpy(float),
             roid=pd.to_numeric(roid, errors="coerce").to_numpy(float),
             cdsxmatch=cdsxmatch.to_numpy(object), cuts=cuts, model=model, gp_backend=gp_backend)
-        classes = model.classes
-        maps = [dict(zip(classes, row.tolist())) if s == "ok" else None
-                for row, s in zip(probabilities, status)]
-        return pd.DataFrame({"t2": maps, "t2_class": most_probable_class(probabilities, status, classes),
-                             "t2_uncertainty": pd.Series(uncertainties, dtype="float32").where(status == "ok"),
-                             "t2_status": status.astype(str)})
+        return _output_frame(*result, model.classes)
 
-    return t2
+    @pandas_udf(output_schema())
+    def t2_lsst(time_mjd: pd.Series, band: pd.Series, flux_njy: pd.Series, fluxerr_njy: pd.Series,
+                source_id: pd.Series, ss_object_id: pd.Series) -> pd.DataFrame:
+        model = load_model(model_name, engine=engine, uncertainty=uncertainty)
+        result = rubin.classify_alerts(time_mjd, band, flux_njy, fluxerr_njy, source_id,
+                                       solar_system=rubin.is_solar_system(ss_object_id), cuts=cuts, model=model,
+                                       gp_backend=gp_backend)
+        return _output_frame(*result, model.classes)
+
+    return {"ztf": t2_ztf, "lsst": t2_lsst}[survey]
+
+
+def key_columns(df, survey: Optional[str] = None) -> list:
+    """The columns that identify each alert in an output: ZTF ``candid``, ``objectId``; Rubin ``diaSourceId``,
+    ``diaObjectId`` (from ``diaSource``) and ``alertId`` (ELAsTiCC), those the input has."""
+    from pyspark.sql import functions as F
+
+    if (survey or survey_of(df)) == "ztf":
+        return [F.col(c) for c in ztf.ID_COLUMNS if c in df.columns]
+    source_fields = _field_names(df, rubin.SOURCE_COLUMN)
+    nested = {rubin.SOURCE_ID: rubin.SOURCE_ID not in df.columns, rubin.OBJECT_ID: True}
+    keys = [F.col(f"{rubin.SOURCE_COLUMN}.{name}").alias(name) if from_source else F.col(name)
+            for name, from_source in nested.items() if not from_source or name in source_fields]
+    return keys + [F.col(c) for c in rubin.ID_COLUMNS if c in df.columns and c != rubin.SOURCE_ID]
+
+
+def survey_of(df) -> str:
+    """``"lsst"`` for Rubin alerts (a ``diaSource`` column), ``"ztf"`` otherwise (``candidate`` or Fink's
+    history columns)."""
+    return "lsst" if rubin.SOURCE_COLUMN in df.columns else "ztf"
+
+
+def rubin_columns(df, cuts: SelectionCuts, forced: bool = False):
+    """The LSST UDF's input columns from ``diaSource`` and ``prvDiaSources`` (Rubin or ELAsTiCC names;
+    ``forced``: ``prvDiaForcedSources`` too), and ``cuts`` with the solar-system cut disabled where
+    ``diaSource`` has no ``ssObjectId``."""
+    from pyspark.sql import functions as F
+
+    if rubin.HISTORY_COLUMN not in df.columns:
+        raise ValueError(f"missing column '{rubin.HISTORY_COLUMN}': Rubin alerts need '{rubin.SOURCE_COLUMN}' "
+                         f"and '{rubin.HISTORY_COLUMN}'")
+    source_fields = _field_names(df, rubin.SOURCE_COLUMN)
+    names = rubin.FIELD_NAMES[rubin.schema_of(source_fields)]
+    lists = [rubin.HISTORY_COLUMN] + ([rubin.FORCED_COLUMN] if forced and rubin.FORCED_COLUMN in df.columns else [])
+    for column in lists:
+        missing = set(names.values()) - _field_names(df, column)
+        if missing:
+            raise ValueError(f"column '{column}' has no field(s) {sorted(missing)}")
+    types = {"time_mjd": "double", "band": "string", "flux_njy": "double", "fluxerr_njy": "double",
+             "source_id": "long"}
+
+    def sources(column, field, element_type):
+        if field is None:  # forced sources have no diaSourceId: nulls, one per source
+            values = F.transform(F.col(column), lambda _: F.lit(None).cast(element_type))
+        else:
+            values = F.col(f"{column}.{field}").cast(f"array<{element_type}>")
+        return F.coalesce(values, F.array().cast(f"array<{element_type}>"))
+
+    cols = {}
+    for role, element_type in types.items():
+        field = names.get(role, rubin.SOURCE_ID)
+        parts = [sources(c, field if (role != "source_id" or c == rubin.HISTORY_COLUMN) else None, element_type)
+                 for c in lists]
+        current = F.col(f"{rubin.SOURCE_COLUMN}.{field}").cast(element_type) if field in source_fields \
+            else F.lit(None).cast(element_type)
+        cols[role] = F.concat(*parts, F.array(current))
+    has_ss = rubin.SOLAR_SYSTEM_ID in source_fields
+    if cuts.reject_solar_system and not has_ss:
+        log.warning("t2: field '%s.%s' is absent: the solar-system cut is skipped", rubin.SOURCE_COLUMN,
+                    rubin.SOLAR_SYSTEM_ID)
+    cols["ss_object_id"] = (F.col(f"{rubin.SOURCE_COLUMN}.{rubin.SOLAR_SYSTEM_ID}").cast("long") if has_ss
+                            else F.lit(None).cast("long"))
+    return cols, replace(cuts, reject_solar_system=cuts.reject_solar_system and has_ss)
 
 
 def _field_names(df, column):
@@ -145,19 +226,27 @@ def context_columns(df, cuts: SelectionCuts):
 
 def add_t2_columns(df, model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = None,
                    gp_backend: str = "batched", keep_existing: bool = False, engine: Optional[str] = None,
-                   uncertainty: str = "entropy"):
+                   uncertainty: str = "entropy", survey: Optional[str] = None, forced: bool = False):
     """``df`` with the columns ``t2``, ``t2_class``, ``t2_uncertainty`` and ``t2_status`` appended.
 
-    ``df`` holds ZTF alerts as Fink stores them: Fink's history columns
-    (``cjd``, ``cfid``, ``cmagpsf``, ``csigmapsf``, optionally ``cisdiffpos``) or
-    the raw ``candidate`` and ``prv_candidates``. A selection cut whose column
-    (``candidate.jdstarthist``, ``roid``, ``cdsxmatch``) is absent is skipped with a warning.
-    Input columns named like an output column (Fink's science parquet of 2023-2025 carries the
-    previous module's ``t2``) are replaced, with a warning, or kept as ``<name>_input`` with
-    ``keep_existing``.
+    ``df`` holds alerts as Fink stores them; ``survey`` (default: told by the columns, ``survey_of``):
+    - ``ztf``: Fink's history columns (``cjd``, ``cfid``, ``cmagpsf``, ``csigmapsf``, optionally
+      ``cisdiffpos``) or the raw ``candidate`` and ``prv_candidates``. A selection cut whose column
+      (``candidate.jdstarthist``, ``roid``, ``cdsxmatch``) is absent is skipped with a warning;
+    - ``lsst``: Rubin alerts (``diaSource`` and ``prvDiaSources``, Rubin or ELAsTiCC names;
+      ``forced``: ``prvDiaForcedSources`` too).
+    ``model_name`` defaults to the survey's model (``models.DEFAULT_MODELS``) and ``cuts`` to its cuts
+    (``ztf.default_cuts``, ``rubin.default_cuts``). Input columns named like an output column (Fink's
+    science parquet of 2023-2025 carries the previous module's ``t2``) are replaced, with a warning, or
+    kept as ``<name>_input`` with ``keep_existing``.
     """
     from pyspark.sql import functions as F
 
+    from .models import read_card
+
+    survey = survey or survey_of(df)
+    model_name = model_name or DEFAULT_MODELS[survey]
+    check_model_survey(read_card(model_name), survey)
     existing = [c for c in OUTPUT_COLUMNS if c in df.columns]
     if existing:
         log.warning("t2: input column(s) %s %s by this module's output", ", ".join(existing),
@@ -165,11 +254,15 @@ def add_t2_columns(df, model_name: Optional[str] = None, cuts: Optional[Selectio
                     else "replaced")
         df = (df.withColumnsRenamed({c: c + KEPT_SUFFIX for c in existing}) if keep_existing
               else df.drop(*existing))
-    history = history_columns(df)
-    context, cuts = context_columns(df, default_cuts() if cuts is None else cuts)
-    udf = t2_udf(model_name, cuts, gp_backend, engine, uncertainty)
+    cuts = ADAPTERS[survey].default_cuts() if cuts is None else cuts
+    if survey == "ztf":
+        context, cuts = context_columns(df, cuts)
+        inputs = {**history_columns(df), **context}
+    else:
+        inputs, cuts = rubin_columns(df, cuts, forced)
+    udf = t2_udf(model_name, cuts, gp_backend, engine, uncertainty, survey)
     packed = "_t2_result"
-    df = df.withColumn(packed, udf(*history.values(), *context.values()))
+    df = df.withColumn(packed, udf(*inputs.values()))
     return df.select(*[c for c in df.columns if c != packed], *[F.col(f"{packed}.{c}").alias(c) for c in OUTPUT_COLUMNS])
 
 

@@ -20,11 +20,10 @@ from typing import Optional
 
 from .alerts_io import data_files
 from .cuts import SelectionCuts
-from .spark import OUTPUT_COLUMNS, add_t2_columns
+from .spark import OUTPUT_COLUMNS, add_t2_columns, key_columns
 
 log = logging.getLogger(__name__)
 
-OUTPUT_KEY_COLUMNS = ("candid", "objectId")
 METRICS_NAME = "t2_batch"
 
 
@@ -46,14 +45,14 @@ def alert_schema(spark, input_dir: Path, schema_file=None, poll_seconds: float =
 
 
 def classified_stream(spark, input_dir: Path, schema, model_name=None, cuts: Optional[SelectionCuts] = None):
-    """Streaming DataFrame of ``candid``, ``objectId`` and the t2 columns (``spark.OUTPUT_COLUMNS``) over ``input_dir``,
-    observed (per micro-batch) as ``METRICS_NAME``: alerts and classified counts."""
+    """Streaming DataFrame of the alerts' identifiers (``spark.key_columns``: ZTF or Rubin, as the schema says)
+    and the t2 columns (``spark.OUTPUT_COLUMNS``) over ``input_dir``, observed (per micro-batch) as
+    ``METRICS_NAME``: alerts and classified counts."""
     from pyspark.sql import functions as F
 
     alerts = (spark.readStream.schema(schema).option("recursiveFileLookup", "true")
               .option("pathGlobFilter", "*.parquet").parquet(str(input_dir)))
-    keep = [c for c in OUTPUT_KEY_COLUMNS if c in alerts.columns]
-    result = add_t2_columns(alerts, model_name, cuts).select(*keep, *OUTPUT_COLUMNS)
+    result = add_t2_columns(alerts, model_name, cuts).select(*key_columns(alerts), *OUTPUT_COLUMNS)
     return result.observe(METRICS_NAME, F.count(F.lit(1)).alias("alerts"),
                           F.sum(F.when(F.col("t2_status") == "ok", 1).otherwise(0)).alias("classified"))
 

@@ -44,10 +44,10 @@ import pandas as pd
 from .classify import gp_inputs
 from .cuts import SelectionCuts, apply_cuts
 from .datasets import LabelledPoints, read_plasticc, read_ztf_table
-from . import rubin, ztf
 from .gp import N_TIMES
 from .lightcurves import mag_to_fluxcal
 from .models import file_sha256, fit_scaling, network_inputs
+from .surveys import ADAPTERS
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +58,6 @@ PEAK_MAG_RANGE = (15.0, 19.5)
 ZTF_DEPTH_MAG = (20.5, 0.4)  # mean and scatter of the single-epoch 5-sigma limiting magnitude
 CALIBRATION_FLOOR = 0.02
 DETECTION_SNR = 5.0
-#: Survey -> the bands, wavelengths (Angstrom) and alert history (days) of its light curves, and whether
-#: PLAsTiCC is made ZTF-like (``ztf_like_points``) before the history draws.
-SURVEYS = {
-    "ztf": {"bands": ztf.BANDS, "wavelengths_a": ztf.WAVELENGTHS_A, "history_days": 30.0, "simulate_ztf": True},
-    "lsst": {"bands": rubin.BANDS, "wavelengths_a": rubin.WAVELENGTHS_A, "history_days": 365.0, "simulate_ztf": False},
-}
 #: Probabilities of the history kinds: last 30 days, since first detection, whole light curve.
 HISTORY_KINDS = {"alert": 0.4, "early": 0.3, "full": 0.3}
 #: Days kept before and after the brightest point (``LightCurves.around_peak``): the slowest transients
@@ -189,7 +183,8 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
           workers: Optional[int] = None, survey: str = "ztf") -> dict:
     """Train a model into ``out`` (weights folder; the card goes to ``out.parent / (out.name + '.json')``).
 
-    ``survey`` (``SURVEYS``) chooses the bands and how PLAsTiCC is drawn: ZTF-like g r, or LSST-like u g r i z y.
+    ``survey`` (``surveys.ADAPTERS``) chooses the bands, wavelengths and alert history (the survey's
+    ``BANDS``, ``WAVELENGTHS_A``, ``HISTORY_DAYS``) and how PLAsTiCC is drawn: ZTF-like g r, or as simulated.
 
     With ``ztf_table`` (labelled real ZTF light curves) those objects join the
     training set and ``n_folds`` fold models are trained too, each without the
@@ -208,7 +203,9 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
     out = Path(out)
     architecture = {**ARCHITECTURE_DEFAULTS, **(architecture or {})}
     rng = np.random.default_rng(seed)
-    config = SURVEYS[survey]
+    adapter = ADAPTERS[survey]
+    config = {"bands": adapter.BANDS, "wavelengths_a": adapter.WAVELENGTHS_A, "history_days": adapter.HISTORY_DAYS,
+              "simulate_ztf": survey == "ztf"}
     if ztf_table is not None and survey != "ztf":
         raise ValueError("real ZTF light curves (ztf_table) train ZTF models only")
     plasticc = read_plasticc("train", plasticc_dir, config["bands"])

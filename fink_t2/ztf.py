@@ -25,6 +25,8 @@ FID_TO_BAND = {1: 0, 2: 1}
 MAG_RANGE = (5.0, 30.0)
 #: ``isdiffpos`` values meaning a negative difference flux (lower-cased).
 NEGATIVE_DIFF_VALUES = ("f", "0", "false", "-", "-1")
+#: Days of history a ZTF alert carries (``prv_candidates``).
+HISTORY_DAYS = 30.0
 #: Effective wavelengths of ZTF g and r, Angstrom, in ``BANDS`` order.
 WAVELENGTHS_A = (4804.79, 6436.92)
 
@@ -55,6 +57,8 @@ AVRO_ARROW_SCHEMA = pa.schema([
 ])
 
 
+#: Columns that identify an alert and its object in an output.
+ID_COLUMNS = ("candid", "objectId")
 #: Fink's history columns (history first, current alert last) and the alert field each comes from.
 HISTORY_COLUMNS = {"cjd": "jd", "cfid": "fid", "cmagpsf": "magpsf", "csigmapsf": "sigmapsf",
                    "cisdiffpos": "isdiffpos"}

@@ -19,9 +19,10 @@ def test_metrics_by_hand():
     assert result["accuracy"] == pytest.approx(2 / 5)
     assert result["coverage"] == pytest.approx(4 / 5)
     assert result["accuracy_classified"] == pytest.approx(2 / 4)
-    assert result["per_class"]["SNIa"] == {"support": 2, "recall": 0.5, "precision": 0.5}
-    assert result["per_class"]["SNII"] == {"support": 2, "recall": 0.5, "precision": 1.0}
-    assert result["per_class"]["SNIbc"]["recall"] == 0.0
+    assert result["per_class"]["SNIa"] == {"support": 2, "recall": 0.5, "recall_classified": 0.5, "precision": 0.5}
+    assert result["per_class"]["SNII"] == {"support": 2, "recall": 0.5, "recall_classified": 0.5, "precision": 1.0}
+    # the SN Ibc is unclassified: recall 0, and no recall among classified objects
+    assert result["per_class"]["SNIbc"]["recall"] == 0.0 and result["per_class"]["SNIbc"]["recall_classified"] is None
     assert result["mean_recall_SNIa_SNII_SNIbc"] == pytest.approx(1 / 3)
     assert result["balanced_accuracy"] == pytest.approx((0.5 + 0.5 + 0.0) / 3)
     # F1: SNIa 2 (0.5)(0.5) / 1 = 0.5, SNII 2 (1)(0.5) / 1.5 = 2/3, SNIbc predicted once, wrongly: 0

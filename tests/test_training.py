@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from conftest import requires_train_extra, shared_path
-from fink_t2 import training
+from fink_t2 import training, ztf
 from fink_t2.datasets import BTS_TYPES, DataError, LabelledPoints, plasticc_dir, read_plasticc, read_ztf_table
 
 
@@ -59,11 +59,11 @@ def test_history_draws_follow_alert_rules():
     mjd = np.arange(0.0, 100.0, 2.0)
     points = pd.DataFrame({"object_id": np.repeat(np.arange(200), len(mjd)), "mjd": np.tile(mjd, 200),
                            "band": 0, "flux_fluxcal": 1.0, "fluxerr_fluxcal": 0.1})
-    drawn = training.history_draw(points, np.random.default_rng(0), training.SURVEYS["ztf"]["history_days"])
+    drawn = training.history_draw(points, np.random.default_rng(0), ztf.HISTORY_DAYS)
     span = drawn.groupby("object_id").mjd.agg(["min", "max"])
     starts_at_first = span["min"] == 0.0
     # every draw is either an alert window (< 30 days) or starts at the first detection
-    assert ((span["max"] - span["min"] < training.SURVEYS["ztf"]["history_days"]) | starts_at_first).all()
+    assert ((span["max"] - span["min"] < ztf.HISTORY_DAYS) | starts_at_first).all()
     assert (~starts_at_first).any() and (span["max"] == mjd[-1]).any()
     # draws are contiguous runs of the original points: no point skipped inside the window
     counts = drawn.groupby("object_id").size()

@@ -1,0 +1,16 @@
+"""The surveys whose alerts this package reads, each by its adapter module (``ztf``, ``rubin``)."""
+from . import rubin, ztf
+from .models import DEFAULT_MODELS
+
+#: Survey name -> its adapter: ``BANDS``, ``WAVELENGTHS_A``, ``default_cuts``, ``lightcurves_from_alerts``,
+#: ``classify_alerts``.
+ADAPTERS = {"ztf": ztf, "lsst": rubin}
+SURVEYS = tuple(ADAPTERS)
+
+
+def check_model_survey(card: dict, survey: str):
+    """ValueError unless the model's bands are those of the survey's light curves."""
+    bands = ADAPTERS[survey].BANDS
+    if tuple(card["bands"]) != tuple(bands):
+        raise ValueError(f"model '{card['id']}' takes bands {' '.join(card['bands'])}; {survey.upper()} alerts "
+                         f"need a model of bands {' '.join(bands)} (e.g. {DEFAULT_MODELS[survey]})")
