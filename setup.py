@@ -10,7 +10,7 @@ RUNTIME = [
     "pyarrow>=10,<27",              # 10: the first with Python 3.11 wheels
     "scipy>=1.9,<2",                # LAPACK potrf/potri of the batched GP engine
     "onnxruntime>=1.16,<2",         # 1.16.3 is in Fink's ZTF image; graphs are exported with opset 17
-    "fastavro>=1.9,<2",             # reads fink-client Avro alert files
+    "fastavro>=1.9,<2",             # reads Avro alert files: fink-client's (ZTF), Rubin alert packets
     "cramjam>=2.7,<3",              # snappy codec of those files
     "threadpoolctl>=3.1,<4",        # one BLAS thread for the GP engine's small LAPACK calls
 ]
@@ -32,7 +32,10 @@ EXTRAS = {
         "psutil>=5.9,<8",
     ],
 }
-EXTRAS["test"] = ["pytest>=8,<10", "hypothesis>=6.100,<7", *EXTRAS["evaluate"]]
+EXTRAS["test"] = [
+    "pytest>=8,<10", "hypothesis>=6.100,<7", *EXTRAS["evaluate"],
+    "lsst-alert-packet>=30.2026.2700,<31",  # Rubin's alert schemas 3-11, each with a sample Avro packet
+]
 
 setup(
     name="fink-t2",

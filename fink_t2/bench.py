@@ -315,6 +315,86 @@ def bench_pipeline(n_alerts: int, anchor_alerts: int = 200, engines=("onnx", "ke
     return out
 
 
+def replicated_rubin_alerts(n_alerts: int, path: Path, seed: int = 0) -> None:
+    """Write ``n_alerts`` Rubin alerts made by replicating the real ones of the shared data (their
+    ``diaSource`` and ``prvDiaSources``, fluxes jittered by their errors), as parquet with the fields the
+    module reads (``rubin.avro_arrow_schema``): what Spark reads of a full alert, which it prunes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from . import rubin
+
+    schema = rubin.avro_arrow_schema("rubin")
+    real = pq.read_table(shared_data_dir() / "rubin_alerts" / "fink_lsst_2026-03-27",
+                         columns=["diaSourceId", "diaSource", "prvDiaSources"]).to_pylist()
+    source_fields = [f.name for f in schema.field("diaSource").type]
+    rng = np.random.default_rng(seed)
+
+    def jittered(source):
+        out = {name: source.get(name) for name in source_fields}
+        if out["psfFlux"] is not None and out["psfFluxErr"] is not None:
+            out["psfFlux"] += rng.normal() * out["psfFluxErr"]
+        return out
+
+    rows = [{"diaSourceId": k, "alertId": None, "diaSource": jittered(alert["diaSource"]),
+             "prvDiaSources": [jittered(s) for s in alert["prvDiaSources"] or []], "prvDiaForcedSources": None}
+            for k, alert in ((k, real[k % len(real)]) for k in range(n_alerts))]
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path, row_group_size=1_000)
+
+
+def rubin_cost_by_history(lengths=(10, 100, 300, 1000), n_alerts: int = 50) -> dict:
+    """Milliseconds per alert of ``rubin.classify_alerts`` (light curves, cuts, GP, model; in this process,
+    one core) on real Rubin alerts whose history is cut to its last ``length`` detections."""
+    import pyarrow.parquet as pq
+
+    from . import rubin
+    from .cuts import SelectionCuts
+
+    arrays = rubin.alert_arrays(pq.read_table(shared_data_dir() / "rubin_alerts" / "fink_lsst_2026-03-27",
+                                              columns=["diaSource", "prvDiaSources"]))
+    longest = np.argsort([-len(t) for t in arrays["time_mjd"]])[:n_alerts]
+    fields = ("time_mjd", "band", "flux_njy", "fluxerr_njy", "source_id")
+    rubin.classify_alerts(*([arrays[f][i][-10:] for i in longest] for f in fields))  # warm-up
+    out = {}
+    for length in lengths:
+        columns = [[arrays[f][i][-length:] for i in longest] for f in fields]
+        (_, _, status), seconds = _timed(rubin.classify_alerts, *columns, None, SelectionCuts.none())
+        out[length] = {"alerts": len(longest), "ms_per_alert": 1e3 * seconds / len(longest),
+                       "median_points": float(np.median([len(c) for c in columns[0]])),
+                       "classified": int(np.sum(status == "ok"))}
+        print(f"history of {length:4d} detections (median {out[length]['median_points']:.0f} kept): "
+              f"{out[length]['ms_per_alert']:.2f} ms per alert ({len(longest)} alerts)")
+    return out
+
+
+def bench_pipeline_lsst(n_alerts: int) -> dict:
+    """The UDF path in local Spark (one core, ONNX Runtime, the LSST model) on replicated real Rubin alerts
+    (their history lengths: median ~140, max ~1,200 detections); then the cost per alert by history length."""
+    from .cuts import SelectionCuts
+    from .rubin import default_cuts
+    from .spark import get_spark
+
+    out = {"alerts": n_alerts}
+    with tempfile.TemporaryDirectory() as tmp:
+        path, warm_up = Path(tmp) / "alerts.parquet", Path(tmp) / "warm_up.parquet"
+        replicated_rubin_alerts(n_alerts, path)
+        replicated_rubin_alerts(min(n_alerts, 500), warm_up, seed=1)
+        spark = get_spark("local[1]", app_name="fink-t2-bench-lsst")
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2000")
+        _run_udf(spark, warm_up, SelectionCuts.none(), "onnx")
+        for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", default_cuts())):
+            total, classified, seconds = _run_udf(spark, path, cuts, "onnx")
+            out[name] = dict(alerts=total, classified=classified, seconds=seconds,
+                             alerts_per_s_per_core=total / seconds, classified_per_s_per_core=classified / seconds)
+            print(f"lsst, {name}: {total} alerts, {classified} classified in {seconds:.1f} s: "
+                  f"{classified / seconds:.0f} classified/s/core, {total / seconds:.0f} alerts/s/core")
+        out["peak_rss_mb"] = _python_worker_peak_rss_mb()
+        print(f"Python worker peak RSS {out['peak_rss_mb']:.0f} MB")
+        spark.stop()
+    out["cost_by_history"] = rubin_cost_by_history()
+    return out
+
+
 def bench_stream(n_files: int = 8, trigger_seconds: float = 1.0, pause_seconds: float = 3.0) -> dict:
     """Landing-to-committed delay of ``n_files`` alert files dropped one by one into a running stream.
 
@@ -365,8 +445,10 @@ def run(args) -> int:
         result = bench_gp(args.objects, args.repeats)
         if args.scaling:
             result["scaling"] = bench_gp_scaling()
+    elif args.target == "pipeline" and args.survey == "lsst":
+        result = bench_pipeline_lsst(args.alerts or 10_000)
     elif args.target == "pipeline":
-        result = bench_pipeline(args.alerts, engines=tuple(args.engines.split(",")))
+        result = bench_pipeline(args.alerts or 100_000, engines=tuple(args.engines.split(",")))
     else:
         result = bench_stream(args.files, args.trigger)
     if args.json:
@@ -380,7 +462,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("target", choices=["gp", "pipeline", "stream"],
                         help="gp: GP engines; pipeline: the UDF path with each model engine; stream: streaming delay")
     parser.add_argument("--objects", type=int, default=2000, help="light curves for 'gp' (default 2000)")
-    parser.add_argument("--alerts", type=int, default=100_000, help="alerts for 'pipeline' (default 100000)")
+    parser.add_argument("--alerts", type=int, help="alerts for 'pipeline' (default 100000 ZTF, 10000 LSST)")
+    parser.add_argument("--survey", default="ztf", choices=["ztf", "lsst"],
+                        help="'pipeline': replicated real ZTF alerts, or real Rubin alerts with the LSST model "
+                             "(ONNX Runtime only) and the cost per alert by history length (default ztf)")
     parser.add_argument("--engines", default="onnx,keras",
                         help="'pipeline': model engines compared, the first against the others (default onnx,keras; "
                              "keras needs the train extra)")

@@ -131,9 +131,13 @@ def train_command(args) -> int:
     from fink_t2.training import train
 
     logging.getLogger("fink_t2").setLevel(logging.INFO)
-    card = train(Path(args.out), seed=args.seed, ztf_table=args.ztf_table, n_folds=args.folds,
+    kinds = None
+    if args.history_kinds:
+        kinds = {name: float(p) for name, p in (item.split("=") for item in args.history_kinds.split(","))}
+    card = train(Path(args.out), seed=args.seed, ztf_tables=args.ztf_table, n_folds=args.folds, history_kinds=kinds,
                  plasticc_dir=args.plasticc_dir, plasticc_draws=args.plasticc_draws, epochs=args.epochs,
-                 ztf_draws=args.ztf_draws, expert_epochs=args.expert_epochs, workers=args.workers, survey=args.survey)
+                 ztf_draws=args.ztf_draws, expert_epochs=args.expert_epochs, workers=args.workers, survey=args.survey,
+                 real_alerts=args.elasticc)
     print(f"fink-t2: model {card['id']} trained in {card['training']['seconds']} s -> {args.out}")
     return 0
 
@@ -255,7 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--survey", default="ztf", choices=SURVEYS,
                        help="ztf: ZTF-like g r light curves; lsst: LSST-like u g r i z y (default: ztf)")
     train.add_argument("--plasticc-draws", type=int, default=1, help="history draws per PLAsTiCC object (default: 1)")
-    train.add_argument("--ztf-table", help="labelled real ZTF light curves (bts_dev format) to add, cross-validated")
+    train.add_argument("--ztf-table", action="append",
+                       help="labelled real ZTF light curves (bts_dev format) to add, cross-validated by objectId; "
+                            "repeat it for several tables (an object in two keeps the first one's)")
+    train.add_argument("--elasticc", help="--survey lsst: a folder of labelled ELAsTiCC alerts (classId=111/, "
+                                          "classId=113/) that trains the real-data expert, cross-validated by SNID")
+    train.add_argument("--history-kinds",
+                       help=f"probabilities of the history draws, e.g. alert=0.3,early=0.2,full=0.2,first_days=0.3 "
+                            f"(default: {','.join(f'{k}={v:g}' for k, v in training.HISTORY_KINDS.items())})")
     train.add_argument("--folds", type=int, default=5, help="cross-validation folds over --ztf-table (default: 5)")
     train.add_argument("--epochs", type=int, default=30, help="epochs of the general network (default: 30)")
     train.add_argument("--ztf-draws", type=int, default=10, help="history draws per real ZTF object (default: 10)")

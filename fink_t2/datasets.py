@@ -148,6 +148,20 @@ def read_elasticc(folder) -> LabelledAlerts:
     return LabelledAlerts(histories, pd.Series(labels, index=ids, name="label"), "lsst")
 
 
+def read_ztf_tables(paths) -> LabelledPoints:
+    """Several labelled ZTF light-curve tables as one (types mapped with ``TNS_TYPES``, which holds the BTS
+    spellings too); an object in more than one keeps the points and type of the first table naming it."""
+    parts = [read_ztf_table(path, TNS_TYPES) for path in paths]
+    labels, points = [], []
+    for part in parts:
+        new = ~part.labels.index.isin(pd.Index([i for seen in labels for i in seen.index]))
+        labels.append(part.labels[new])
+        points.append(part.points[part.points["object_id"].isin(part.labels.index[new])])
+    merged = pd.concat(labels).rename("label")
+    merged.index.name = "object_id"
+    return LabelledPoints(pd.concat(points, ignore_index=True), merged, BANDS)
+
+
 def cache_dir() -> Path:
     """``$FINK_T2_CACHE`` or ``~/.cache/fink-t2``."""
     return Path(os.environ.get("FINK_T2_CACHE", Path.home() / ".cache" / "fink-t2"))
@@ -212,16 +226,17 @@ def read_plasticc(split: str = "train", directory=None, bands=BANDS) -> Labelled
     return LabelledPoints(points, labels.rename("label"), tuple(bands))
 
 
-def read_ztf_table(path) -> LabelledPoints:
+def read_ztf_table(path, types: dict = BTS_TYPES) -> LabelledPoints:
     """A labelled ZTF light-curve table (the bts_dev format: objectId, mjd, band g/r, mag, magerr, type).
 
-    Types are mapped to t2 classes with ``BTS_TYPES``; objects of other types are left out.
+    Types (TNS's ``(TNS) `` prefix stripped) are mapped to t2 classes with ``types``; objects of other types
+    are left out.
     """
     table = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
     missing = {"objectId", "mjd", "band", "mag", "magerr", "type"} - set(table.columns)
     if missing:
         raise DataError(f"{path}: missing column(s) {sorted(missing)}")
-    labels = table.groupby("objectId", sort=False)["type"].first().map(BTS_TYPES).dropna()
+    labels = tns_type(table.groupby("objectId", sort=False)["type"].first()).map(types).dropna()
     points = mag_table_points(table)
     points = points[points["object_id"].isin(labels.index) & (points["band"] >= 0)]
     labels.index.name = "object_id"

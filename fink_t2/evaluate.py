@@ -30,14 +30,16 @@ import numpy as np
 from .classify import STATUS_OK, classify_batch, most_probable_class
 from .cuts import SelectionCuts, apply_cuts
 from . import ztf
-from .datasets import (ELASTICC_CLASSES, LabelledAlerts, LabelledPoints, read_elasticc, read_plasticc, read_tns_alerts,
+from .datasets import (ELASTICC_CLASSES, TNS_TYPES, LabelledAlerts, LabelledPoints, read_elasticc, read_plasticc, read_tns_alerts,
                        read_ztf_table)
 from .models import load_model, read_card
 from .realdata import shared_data_dir
 from .surveys import check_model_survey
 from .training import fold_of
 
-DATASETS = ("bts", "plasticc-test", "plasticc-test-ztf", "tns-alerts", "elasticc")
+DATASETS = ("bts", "tns", "plasticc-test", "plasticc-test-ztf", "tns-alerts", "elasticc")
+#: Data set -> the file name a card's ``cv.data`` records when a model was cross-validated on it.
+TABLE_FILES = {"bts": "bts_dev_lightcurves.parquet", "tns": "tns_lightcurves.parquet", "elasticc": "elasticc"}
 PURITIES = (0.90, 0.95)
 THRESHOLD_MIN_SUPPORT = 20
 #: TNS types of real objects that are not supernovae, for the uncertainty check on tns_alerts.
@@ -61,6 +63,8 @@ def load_dataset(name: str, path=None, bands=ztf.BANDS):
     overrides where it is read from); ``plasticc-test`` in ``bands`` (a model's)."""
     if name == "bts":
         return read_ztf_table(path or bts_path())
+    if name == "tns":  # the light curves of the TNS-typed objects whose type is a t2 class
+        return read_ztf_table(path or shared_data_dir() / "tns_alerts" / TABLE_FILES["tns"], TNS_TYPES)
     if name == "tns-alerts":
         return read_tns_alerts(path or shared_data_dir() / "tns_alerts" / "alerts")
     if name == "elasticc":
@@ -83,8 +87,9 @@ def scored_by_folds(card: dict, data_name: str, data_file: Optional[str]) -> boo
 
 
 def cross_validated_on(card: dict, data_file: Optional[str]) -> bool:
-    """True if the model's card records cross-validation on the table named ``data_file``."""
-    return bool(data_file) and card.get("cv", {}).get("data") == data_file
+    """True if the model's card records cross-validation on the table named ``data_file`` (one of them)."""
+    tables = card.get("cv", {}).get("data")
+    return bool(data_file) and data_file in (tables if isinstance(tables, list) else [tables])
 
 
 def days_label(days: Optional[float]) -> str:
@@ -371,7 +376,7 @@ def evaluate(model_name: str, data_name: str, days: Optional[float] = None, out=
     data = load_dataset(data_name, path, tuple(card["bands"]))
     if isinstance(data, LabelledAlerts):
         check_model_survey(card, data.survey)
-    data_file = Path(path or bts_path()).name if data_name == "bts" else None
+    data_file = (Path(path).name if path else TABLE_FILES[data_name]) if data_name in TABLE_FILES else None
     by_folds = scored_by_folds(card, data_name, data_file)
     probabilities, uncertainty, status = predict(model_name, data, by_folds, days)
     result = {"model": model_name, "data": data_name, "days": days, "cross_validated": by_folds,

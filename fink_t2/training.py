@@ -32,6 +32,7 @@ import json
 import logging
 import multiprocessing
 import os
+import shutil
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -43,7 +44,7 @@ import pandas as pd
 
 from .classify import gp_inputs
 from .cuts import SelectionCuts, apply_cuts
-from .datasets import LabelledPoints, read_plasticc, read_ztf_table
+from .datasets import LabelledPoints, read_elasticc, read_plasticc, read_ztf_tables
 from .gp import N_TIMES
 from .lightcurves import mag_to_fluxcal
 from .models import file_sha256, fit_scaling, network_inputs
@@ -58,8 +59,11 @@ PEAK_MAG_RANGE = (15.0, 19.5)
 ZTF_DEPTH_MAG = (20.5, 0.4)  # mean and scatter of the single-epoch 5-sigma limiting magnitude
 CALIBRATION_FLOOR = 0.02
 DETECTION_SNR = 5.0
-#: Probabilities of the history kinds: last 30 days, since first detection, whole light curve.
-HISTORY_KINDS = {"alert": 0.4, "early": 0.3, "full": 0.3}
+#: Probabilities of the history kinds: the alert's history (its last ``HISTORY_DAYS``), since first
+#: detection up to a detection drawn at random, whole light curve, and the first days: since first
+#: detection up to a time drawn log-uniformly in ``FIRST_DAYS`` after it (early classification).
+HISTORY_KINDS = {"alert": 0.4, "early": 0.3, "full": 0.3, "first_days": 0.0}
+FIRST_DAYS = (1.0, 60.0)
 #: Days kept before and after the brightest point (``LightCurves.around_peak``): the slowest transients
 #: ZTF follows (superluminous SNe, TDEs) rise for up to ~100 days and fade for a few hundred. Detections
 #: years away (host variability, subtraction artefacts) would squeeze the event into a few grid steps.
@@ -95,30 +99,32 @@ def ztf_like_points(points: pd.DataFrame, rng: np.random.Generator) -> pd.DataFr
         return out[np.isfinite(factor) & (np.abs(flux) >= DETECTION_SNR * fluxerr)]
 
 
-def history_draw(points: pd.DataFrame, rng: np.random.Generator, history_days: float) -> pd.DataFrame:
-    """The points an alert would carry at a detection drawn at random (see ``HISTORY_KINDS``); an alert's
-    history is the last ``history_days``."""
+def history_draw(points: pd.DataFrame, rng: np.random.Generator, history_days: float,
+                 kinds: dict = HISTORY_KINDS) -> pd.DataFrame:
+    """The points an alert would carry at a detection drawn at random, of a kind drawn from ``kinds`` (see
+    ``HISTORY_KINDS``); an alert's history is the last ``history_days``."""
     points = points.sort_values(["object_id", "mjd"], kind="stable")
     codes, objects = pd.factorize(points["object_id"])
     counts = np.bincount(codes, minlength=len(objects))
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     mjd = points["mjd"].to_numpy()
-    kind = rng.choice(len(HISTORY_KINDS), size=len(objects), p=list(HISTORY_KINDS.values()))
-    end_row = starts + np.where(kind == 2, counts - 1, rng.integers(0, np.maximum(counts, 1)))
-    end = mjd[end_row]
-    start = np.where(kind == 0, end - history_days, -np.inf)
+    kind = np.array(list(kinds))[rng.choice(len(kinds), size=len(objects), p=list(kinds.values()))]
+    end_row = starts + np.where(kind == "full", counts - 1, rng.integers(0, np.maximum(counts, 1)))
+    first_days = np.exp(rng.uniform(*np.log(FIRST_DAYS), len(objects))) if kinds.get("first_days") else 0.0
+    end = np.where(kind == "first_days", mjd[starts] + first_days, mjd[end_row])
+    start = np.where(kind == "alert", end - history_days, -np.inf)
     return points[(mjd <= end[codes]) & (mjd > start[codes])]
 
 
 def training_draws(data: LabelledPoints, n_draws: int, rng: np.random.Generator, simulate_ztf: bool,
-                   history_days: float):
+                   history_days: float, kinds: dict = HISTORY_KINDS):
     """``n_draws`` history draws per object. Returns ``(LabelledPoints, origin)``: draws get new integer ids,
     ``origin`` (Series draw id -> original object id) keeps the link for cross-validation."""
     parts, labels, origins = [], [], []
     codes = pd.Index(data.labels.index).get_indexer(data.points["object_id"])
     for draw in range(n_draws):
         points = data.points.assign(object_id=codes)
-        points = history_draw(ztf_like_points(points, rng) if simulate_ztf else points, rng, history_days)
+        points = history_draw(ztf_like_points(points, rng) if simulate_ztf else points, rng, history_days, kinds)
         parts.append(points.assign(object_id=points["object_id"] + draw * len(data.labels)))
         labels.append(data.labels.to_numpy())
         origins.append(data.labels.index.to_numpy())
@@ -178,19 +184,23 @@ def _fit_and_save(path, x, aux, y, weights, seed, epochs, architecture, n_classe
     return int(network.count_params())
 
 
-def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_dir=None, plasticc_draws: int = 1,
+def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_dir=None, plasticc_draws: int = 1,
           ztf_draws: int = 10, epochs: int = 30, expert_epochs: int = EXPERT_EPOCHS, architecture=None,
-          workers: Optional[int] = None, survey: str = "ztf") -> dict:
+          workers: Optional[int] = None, survey: str = "ztf", history_kinds: Optional[dict] = None,
+          real_alerts=None) -> dict:
     """Train a model into ``out`` (weights folder; the card goes to ``out.parent / (out.name + '.json')``).
 
     ``survey`` (``surveys.ADAPTERS``) chooses the bands, wavelengths and alert history (the survey's
     ``BANDS``, ``WAVELENGTHS_A``, ``HISTORY_DAYS``) and how PLAsTiCC is drawn: ZTF-like g r, or as simulated.
 
-    With ``ztf_table`` (labelled real ZTF light curves) those objects join the
+    With ``ztf_tables`` (labelled real ZTF light curves, ``datasets.read_ztf_tables``) those objects join the
     training set and ``n_folds`` fold models are trained too, each without the
-    objects of its fold, for cross-validated evaluation. Unless ``expert_epochs`` is 0,
+    objects of its fold (by objectId, across the tables), for cross-validated evaluation. Unless ``expert_epochs`` is 0,
     a real-data expert (see ``t2net.with_expert``) is trained on those objects alone,
-    over the classes they hold, with its own fold models. The networks are fitted
+    over the classes they hold, with its own fold models. For LSST, ``real_alerts`` (a folder of labelled
+    ELAsTiCC alerts, ``datasets.read_elasticc``) trains the expert alone, one sample per alert as it was
+    received, with folds by ``SNID``; the general network sees PLAsTiCC only, so its fold files are copies
+    of it. The networks are fitted
     ``workers`` at a time (default: one per CPU core), each in its own process with
     one thread: these small networks use a core far better that way than one
     network on several threads (measured 1.5x the throughput on 2 cores). The ONNX graphs
@@ -206,12 +216,21 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
     adapter = ADAPTERS[survey]
     config = {"bands": adapter.BANDS, "wavelengths_a": adapter.WAVELENGTHS_A, "history_days": adapter.HISTORY_DAYS,
               "simulate_ztf": survey == "ztf"}
-    if ztf_table is not None and survey != "ztf":
-        raise ValueError("real ZTF light curves (ztf_table) train ZTF models only")
+    ztf_tables = list(ztf_tables or [])
+    kinds = history_kinds or HISTORY_KINDS
+    if ztf_tables and survey != "ztf":
+        raise ValueError("real ZTF light curves (ztf_tables) train ZTF models only")
+    if real_alerts is not None and survey != "lsst":
+        raise ValueError("labelled ELAsTiCC alerts (real_alerts) train LSST models only")
     plasticc = read_plasticc("train", plasticc_dir, config["bands"])
-    sets = [("plasticc", *training_draws(plasticc, plasticc_draws, rng, config["simulate_ztf"], config["history_days"]))]
-    if ztf_table is not None:
-        sets.append(("ztf", *training_draws(read_ztf_table(ztf_table), ztf_draws, rng, False, config["history_days"])))
+    sets = [("plasticc", *training_draws(plasticc, plasticc_draws, rng, config["simulate_ztf"], config["history_days"],
+                                         kinds))]
+    if ztf_tables:
+        sets.append(("ztf", *training_draws(read_ztf_tables(ztf_tables), ztf_draws, rng, False, config["history_days"],
+                                            kinds)))
+    if real_alerts is not None:
+        alerts = read_elasticc(real_alerts)
+        sets.append(("elasticc", alerts, pd.Series(alerts.labels.index.to_numpy())))
 
     flux_parts, span_parts, y_parts, fold_parts = [], [], [], []
     class_index = {name: i for i, name in enumerate(CLASSES)}
@@ -222,7 +241,7 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
         flux_parts.append(gp_flux)
         span_parts.append(span_days)
         y_parts.append(np.array([class_index[c] for c in labels]))
-        folds = fold_of(origin.to_numpy()[selected], n_folds) if name == "ztf" else np.full(len(selected), -1)
+        folds = fold_of(origin.to_numpy()[selected], n_folds) if name != "plasticc" else np.full(len(selected), -1)
         fold_parts.append(folds)
     gp_flux, span_days, y, folds = (np.concatenate(p) for p in (flux_parts, span_parts, y_parts, fold_parts))
     # Scaling fitted on the simulated set only: no real object leaks into it.
@@ -232,16 +251,20 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
     log.info("preprocessing: %.0f s, %d training samples", time.perf_counter() - start_time, len(y))
 
     out.mkdir(parents=True, exist_ok=True)
+    real = folds >= 0  # the real samples (none without ztf_tables or real_alerts)
+    general_sees_real = survey == "ztf"
+    # which samples each model file leaves out: none, or the real objects of fold k
+    uses = {"model.weights.h5": np.ones(len(y), dtype=bool)}
+    if real.any():
+        uses.update({f"fold{k}.weights.h5": folds != k for k in range(n_folds)})
     # weight file -> (samples it is fitted on, their class indices, epochs, number of classes)
-    fits = {"model.weights.h5": (np.ones(len(y), dtype=bool), y, epochs, len(CLASSES))}
-    if ztf_table is not None:
-        fits.update({f"fold{k}.weights.h5": (folds != k, y, epochs, len(CLASSES)) for k in range(n_folds)})
-    real = folds >= 0  # the real ZTF samples (none without ztf_table)
+    fits = {f: (use if general_sees_real else ~real, y, epochs, len(CLASSES)) for f, use in uses.items()
+            if general_sees_real or f == "model.weights.h5"}
     expert_group = np.unique(y[real]) if expert_epochs > 0 else np.array([], int)
     if len(expert_group):
         y_expert = np.searchsorted(expert_group, y)  # the expert's own class index (meaningful where real)
         fits.update({EXPERT_PREFIX + f: (use & real, y_expert, expert_epochs, len(expert_group))
-                     for f, (use, *_) in list(fits.items())})
+                     for f, use in uses.items()})
     # Each fit weights the classes by its own samples; the card keeps the weights, which inference divides out.
     weights = {f: class_weights(labels[use], n_classes) for f, (use, labels, _, n_classes) in fits.items()}
     with ProcessPoolExecutor(workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn"),
@@ -253,13 +276,16 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
         for job in as_completed(jobs):
             n_parameters[jobs[job][0]] = job.result()
             log.info("%s: %d samples, %.0f s elapsed", *jobs[job], time.perf_counter() - start_time)
+    for filename in set(uses) - set(fits):  # a general network that saw no real sample serves every fold
+        shutil.copyfile(out / "model.weights.h5", out / filename)
+        weights[filename] = weights["model.weights.h5"]
 
     card = {
         "id": out.name,
         "description": f"t2 transformer (Allam & McEwen 2021) trained by fink-t2 on {survey.upper()}-like "
                        f"{'/'.join(config['bands'])} light curves.",
         "format": "keras3_weights",
-        "source": {"path": out.name, "sha256": {f: file_sha256(out / f) for f in fits}},
+        "source": {"path": out.name, "sha256": {f: file_sha256(out / f) for f in weights}},
         "weights": "model.weights.h5",
         "architecture": architecture,
         "n_parameters": sum(n_parameters[f] for f in ("model.weights.h5", EXPERT_PREFIX + "model.weights.h5")
@@ -277,7 +303,8 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
                                **({"ztf_like": {"peak_mag_range": PEAK_MAG_RANGE, "depth_mag": ZTF_DEPTH_MAG,
                                                 "calibration_floor": CALIBRATION_FLOOR, "detection_snr": DETECTION_SNR}}
                                   if config["simulate_ztf"] else {"detections": "detected_bool == 1, signed flux"})},
-            "history_kinds": HISTORY_KINDS, "history_days": config["history_days"],
+            "history_kinds": kinds, "history_days": config["history_days"],
+            **({"first_days": FIRST_DAYS} if kinds.get("first_days") else {}),
             "samples": int(len(y)), "samples_per_class": {CLASSES[k]: int(n) for k, n in
                                                            zip(*np.unique(y, return_counts=True))},
             "class_weighting": f"(n_max / n_class) ** {CLASS_WEIGHT_POWER} per fit (class_weights), divided out"
@@ -286,18 +313,28 @@ def train(out: Path, seed: int = 0, ztf_table=None, n_folds: int = 5, plasticc_d
         "training": {"seed": seed, "epochs": epochs, "optimizer": "Adam, cosine decay from 2e-3", "batch_size": BATCH_SIZE,
                      "seconds": round(time.perf_counter() - start_time)},
     }
-    if ztf_table is not None:
-        card["training_data"]["ztf"] = {"table": Path(ztf_table).name, "objects": int(sets[1][2].nunique()),
+    real_name = sets[-1][0] if len(sets) > 1 else None
+    if ztf_tables:
+        names = [Path(t).name for t in ztf_tables]
+        card["training_data"]["ztf"] = {"table": names[0] if len(names) == 1 else names,
+                                        "objects": int(sets[1][2].nunique()),
                                         "draws_per_object": ztf_draws}
-        card["cv"] = {"folds": n_folds, "data": Path(ztf_table).name,
-                      "assignment": "zlib.crc32(str(objectId)) % folds",
-                      "weights": [f"fold{k}.weights.h5" for k in range(n_folds)]}
+        card["cv"] = {"folds": n_folds, "data": names[0] if len(names) == 1 else names,
+                      "assignment": "zlib.crc32(str(objectId)) % folds"}
+    if real_alerts is not None:
+        card["training_data"]["elasticc"] = {"folder": Path(real_alerts).name, "alerts": len(sets[1][1].labels),
+                                             "objects": int(sets[1][2].nunique()), "samples": "one per alert"}
+        card["cv"] = {"folds": n_folds, "data": Path(real_alerts).name, "assignment": "zlib.crc32(str(SNID)) % folds",
+                      "general_network": "saw no ELAsTiCC alert: the fold files are copies of model.weights.h5"}
+    if real_name:
+        card["cv"]["weights"] = [f"fold{k}.weights.h5" for k in range(n_folds)]
     if len(expert_group):
-        card["description"] += " A second t2 network trained on the real ZTF light curves alone shares out the" \
-                               " probability of the classes those hold."
+        card["description"] += (f" A second t2 network trained on the labelled {real_name.upper()} "
+                                f"{'light curves' if real_name == 'ztf' else 'alerts'} alone shares out the"
+                                " probability of the classes those hold.")
         card["expert"] = {
             "classes": [CLASSES[k] for k in expert_group], "weights_prefix": EXPERT_PREFIX, "epochs": expert_epochs,
-            "training_data": "the real ZTF light curves of training_data.ztf alone (same draws and folds)",
+            "training_data": f"the labelled data of training_data.{real_name} alone (same samples and folds)",
             "samples_per_class": {CLASSES[k]: int(n) for k, n in zip(*np.unique(y[real], return_counts=True))},
         }
     card_path = out.parent / f"{out.name}.json"

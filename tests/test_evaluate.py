@@ -88,5 +88,3 @@ def test_alert_level_score_on_real_tns_alerts():
     assert 0.5 < result["coverage"] < 1.0  # alerts carry 30 days, often one band
     # normal SN Ia and their 91T-like and peculiar kin (not 91bg-like, not Iax, not Ia-CSM: other or no t2 class)
     assert result["per_class"]["SNIa"]["support"] == alerts.TNS.isin(["SN Ia", "SN Ia-91T-like", "SN Ia-pec"]).sum()
-    with pytest.raises(ValueError, match="--days does not apply"):
-        evaluate(DEFAULT_MODEL, "tns-alerts", days=10)

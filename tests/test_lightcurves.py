@@ -131,3 +131,13 @@ def test_around_peak_by_hand_and_without_points():
     np.testing.assert_array_equal(window.time_days[0, :3], [0.0, 50.0, 300.0])
     assert window.jd_first[0] == 2459150.0 and window.jd_last[0] == 2459450.0
     assert np.isnan(window.jd_first[1])
+
+
+def test_first_days_keeps_the_prefix_and_moves_the_last_point():
+    jd = np.array([10.0, 12.0, 15.0, 40.0])
+    lc = lightcurves_from_alerts([jd, jd[:1]], [np.array([1, 2, 1, 2]), np.array([1])],
+                                 [np.full(4, 18.0), np.array([18.0])], [np.full(4, 0.1), np.array([0.1])])
+    early = lc.first_days(5.0)
+    assert early.n_points.tolist() == [3, 1]  # day 0, 2 and 5 of the first; the one point of the second
+    assert early.jd_last.tolist() == [15.0, 10.0] and early.jd_first.tolist() == [10.0, 10.0]
+    assert (early.flux_fluxcal[~early.mask] == 0).all()

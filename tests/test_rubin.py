@@ -1,0 +1,166 @@
+"""Rubin/LSST alerts: light curves from the alert schema, reading (parquet, Avro), Spark and the command line."""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import shared_path
+from fink_t2 import rubin
+from fink_t2.alerts_io import InputError, check_parquet_alerts, read_alerts, read_avro_table
+from fink_t2.cli import main
+from fink_t2.cuts import apply_cuts
+from fink_t2.models import DEFAULT_MODELS, available_models
+from fink_t2.spark import add_t2_columns, key_columns
+
+LSST_MODEL = DEFAULT_MODELS["lsst"]
+requires_lsst_model = pytest.mark.skipif(LSST_MODEL not in available_models(), reason=f"{LSST_MODEL} not installed")
+REAL_ALERTS = "rubin_alerts/fink_lsst_2026-03-27"
+
+
+def _lightcurves(arrays):
+    return rubin.lightcurves_from_alerts(*(arrays[k] for k in ("time_mjd", "band", "flux_njy", "fluxerr_njy",
+                                                              "source_id")))
+
+
+def test_njy_become_fluxcal_by_their_ab_magnitude():
+    """An AB magnitude m is 10**(-0.4 (m - 31.4)) nJy and 10**(-0.4 (m - 27.5)) FLUXCAL."""
+    mag = np.array([18.0, 21.5, 23.0])
+    flux_njy = 10 ** (-0.4 * (mag - 31.4))
+    lc = rubin.lightcurves_from_alerts([np.array([60000.0, 60001.0, 60002.0])], [np.array(["g", "r", "i"])],
+                                       [flux_njy], [0.1 * flux_njy])
+    np.testing.assert_allclose(lc.flux_fluxcal[0], 10 ** (-0.4 * (mag - 27.5)), rtol=1e-12)
+    assert lc.jd_first[0] == 60000.0 + 2400000.5  # MJD -> JD
+
+
+def test_bands_by_name_signed_flux_kept_duplicates_and_unknown_bands_dropped():
+    time = np.array([60000.0, 60001.0, 60002.0, 60003.0, 60002.0])
+    band = np.array(["u", "Y", "r", "VR", "r"])  # ELAsTiCC writes y as Y; VR is no LSST band
+    flux = np.array([100.0, -50.0, 80.0, 70.0, 80.0])
+    source_id = np.array([1, 2, 3, 4, 3])  # source 3 twice: history and alert
+    lc = rubin.lightcurves_from_alerts([time], [band], [flux], [np.full(5, 10.0)], [source_id])
+    assert lc.n_points.tolist() == [3] and lc.n_bands == 6
+    assert [rubin.BANDS[b] for b in lc.band[0, :3]] == ["u", "y", "r"]
+    assert lc.flux_fluxcal[0, 1] < 0  # a negative difference flux is a measurement
+
+
+def test_malformed_alert_gets_no_points_and_the_batch_goes_on():
+    good = (np.array([60000.0, 60001.0]), np.array(["g", "r"]), np.array([1e3, 2e3]), np.array([10.0, 10.0]))
+    lc = rubin.lightcurves_from_alerts([good[0], good[0]], [good[1], good[1][:1]], [good[2], good[2]],
+                                       [good[3], good[3]])
+    assert lc.n_points.tolist() == [2, 0]
+
+
+def test_real_alert_histories_are_read_as_a_loop_reads_them():
+    """``alert_arrays`` (Arrow, vectorised) against a plain loop over the rows of the real Rubin alerts."""
+    table = pq.read_table(shared_path(REAL_ALERTS), columns=["diaSourceId", "diaSource", "prvDiaSources", "pred"])
+    arrays = rubin.alert_arrays(table)
+    rows = table.to_pylist()
+    assert len(arrays["time_mjd"]) == len(rows) == 82
+    for i, row in enumerate(rows):
+        sources = (row["prvDiaSources"] or []) + [row["diaSource"]]
+        np.testing.assert_array_equal(arrays["time_mjd"][i], [s["midpointMjdTai"] for s in sources])
+        np.testing.assert_array_equal(arrays["band"][i], [s["band"] for s in sources])
+        np.testing.assert_allclose(arrays["flux_njy"][i], [s["psfFlux"] for s in sources])
+    lc = _lightcurves(arrays)
+    # every real source is valid; a source repeated, or two sources of one visit in one band, count once
+    distinct = [len({(s["midpointMjdTai"], s["band"]) for s in (r["prvDiaSources"] or []) + [r["diaSource"]]})
+                for r in rows]
+    assert lc.n_points.tolist() == distinct
+    # the solar-system flag from ssObjectId agrees with Fink's own (pred.is_sso)
+    assert arrays["solar_system"].tolist() == [r["pred"]["is_sso"] for r in rows] and arrays["solar_system"].any()
+
+
+def test_rubin_cuts():
+    arrays = rubin.alert_arrays(pq.read_table(shared_path(REAL_ALERTS), columns=["diaSource", "prvDiaSources"]))
+    lc = _lightcurves(arrays)
+    solar_system = arrays["solar_system"].copy()
+    solar_system[np.flatnonzero(lc.n_points >= 2)[0]] = True  # one long history flagged too
+    status = apply_cuts(lc, rubin.default_cuts(), solar_system=solar_system)
+    expected = np.select([lc.n_points < 2, (lc.n_points_per_band > 0).sum(axis=1) < 2, solar_system],
+                         ["cut:min_points", "cut:min_bands", "cut:solar_system"], "ok")
+    assert status.tolist() == expected.tolist() and (status == "cut:solar_system").sum() >= 1
+    assert rubin.is_solar_system([None, 0, 12, "7"]).tolist() == [False, False, True, True]
+
+
+def _fake_alerts():
+    if importlib.util.find_spec("lsst.alert.packet") is None:
+        pytest.skip("lsst-alert-packet (the test extra) is not installed")
+    import lsst.alert.packet
+
+    root = Path(lsst.alert.packet.__file__).parent / "schema"
+    return sorted(root.glob("*/*/sample_data/fakeAlert.avro"), key=lambda p: [int(x) for x in p.parts[-4:-2]])
+
+
+def test_avro_packets_of_every_schema_version_are_read_by_name():
+    files = [f for f in _fake_alerts() if int(f.parts[-4]) >= 7]
+    assert {f.parts[-4] for f in files} >= {"7", "8", "9", "10", "11"}
+    for file in files:
+        table = read_avro_table(file)
+        arrays = rubin.alert_arrays(table)
+        import fastavro
+
+        with open(file, "rb") as f:
+            record = next(fastavro.reader(f))
+        sources = (record["prvDiaSources"] or []) + [record["diaSource"]]
+        assert table.num_rows == 1 and "cutoutDifference" not in table.column_names, file
+        np.testing.assert_allclose(arrays["flux_njy"][0], [s["psfFlux"] for s in sources], rtol=1e-6)
+        assert arrays["band"][0].tolist() == [s["band"] for s in sources]
+
+
+def test_broken_rubin_parquet_gets_one_clear_error(tmp_path):
+    table = pq.read_table(shared_path(REAL_ALERTS), columns=["diaSourceId", "diaSource", "prvDiaSources"])
+    pq.write_table(table.drop(["prvDiaSources"]), tmp_path / "no_history.parquet")
+    with pytest.raises(InputError, match="no_history.parquet: missing column 'prvDiaSources'"):
+        check_parquet_alerts(tmp_path / "no_history.parquet")
+    source = table.column("diaSource").combine_chunks()
+    renamed = pa.StructArray.from_arrays(source.flatten(), [("flux" if f.name == "psfFlux" else f.name)
+                                                           for f in source.type])
+    pq.write_table(table.set_column(1, "diaSource", renamed), tmp_path / "renamed.parquet")
+    with pytest.raises(InputError, match="renamed.parquet: column 'diaSource' lacks the fields of a Rubin alert"):
+        check_parquet_alerts(tmp_path / "renamed.parquet")
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    pq.write_table(pq.read_table(shared_path("ztf_alerts/parquet")), mixed / "a_ztf.parquet")
+    pq.write_table(table, mixed / "b_rubin.parquet")
+    with pytest.raises(InputError, match="mixes ZTF .* and Rubin"):
+        check_parquet_alerts(mixed)
+
+
+@requires_lsst_model
+def test_every_real_rubin_alert_gets_one_row_and_no_nan(spark):
+    alerts = spark.read.parquet(str(shared_path(REAL_ALERTS)))
+    pdf = add_t2_columns(alerts).select(*key_columns(alerts), "t2", "t2_class", "t2_status").toPandas()
+    assert len(pdf) == 82 and pdf["diaSourceId"].is_unique and pdf["diaObjectId"].notna().all()
+    ok = pdf["t2_status"] == "ok"
+    assert ok.sum() >= 40
+    assert all(np.isfinite(list(m.values())).all() and abs(sum(m.values()) - 1) < 1e-4 for m in pdf.loc[ok, "t2"])
+    assert pdf.loc[~ok, "t2"].isna().all() and pdf.loc[~ok, "t2_status"].str.startswith("cut:").all()
+
+
+@requires_lsst_model
+def test_classify_command_on_rubin_and_elasticc_alerts(spark, tmp_path, capsys):
+    out = tmp_path / "rubin.parquet"
+    assert main(["classify", str(shared_path(REAL_ALERTS)), str(out)]) == 0
+    result = pd.read_parquet(out)
+    assert list(result.columns) == ["diaSourceId", "diaObjectId", "t2", "t2_class", "t2_uncertainty", "t2_status"]
+    assert len(result) == 82
+    out = tmp_path / "elasticc.parquet"
+    assert main(["classify", str(shared_path("rubin_alerts/elasticc/classId=113")), str(out)]) == 0
+    result = pd.read_parquet(out)
+    assert list(result.columns)[:3] == ["diaSourceId", "diaObjectId", "alertId"] and len(result) == 2523
+    assert main(["classify", str(shared_path(REAL_ALERTS)), str(tmp_path / "x"), "--model", "t2-ztf-gr-v3"]) == 1
+    assert "takes bands g r; LSST alerts need a model of bands u g r i z y" in capsys.readouterr().err
+
+
+@requires_lsst_model
+def test_avro_rubin_alerts_through_spark(spark, tmp_path):
+    """A Rubin Avro packet (schema 10, random values) goes through Spark: one row out, with a status."""
+    files = [f for f in _fake_alerts() if f.parts[-4] == "10"]
+    alerts = read_alerts(spark, files[0])
+    assert alerts.count() == 1
+    result = add_t2_columns(alerts).select(*key_columns(alerts), "t2_status").toPandas()
+    assert len(result) == 1 and result["t2_status"].iloc[0].startswith(("ok", "cut:", "error:"))
