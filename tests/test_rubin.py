@@ -164,3 +164,49 @@ def test_avro_rubin_alerts_through_spark(spark, tmp_path):
     assert alerts.count() == 1
     result = add_t2_columns(alerts).select(*key_columns(alerts), "t2_status").toPandas()
     assert len(result) == 1 and result["t2_status"].iloc[0].startswith(("ok", "cut:", "error:"))
+
+
+@requires_lsst_model
+def test_nesting_in_fink_clf_struct_as_the_readme_shows(spark):
+    from pyspark.sql import functions as F
+
+    from fink_t2.spark import OUTPUT_COLUMNS
+
+    alerts = spark.read.parquet(str(shared_path(REAL_ALERTS)))
+    df = add_t2_columns(alerts)
+    df = df.withColumn("clf", F.col("clf").withField("t2_class", F.col("t2_class"))
+                       .withField("t2_snia_score", F.coalesce(F.col("t2")["SNIa"], F.lit(-1.0)))
+                       .withField("t2_status", F.col("t2_status"))).drop(*OUTPUT_COLUMNS)
+    clf = df.select("clf.*").toPandas()
+    assert {"cats_class", "snnSnVsOthers_score", "t2_class", "t2_snia_score"} <= set(clf.columns) and len(clf) == 82
+    ok = clf.t2_status == "ok"
+    assert (clf.t2_snia_score[~ok] == -1).all() and clf.t2_snia_score[ok].between(0, 1).all()
+
+
+@requires_lsst_model
+def test_stream_classifies_rubin_files_as_they_land(spark, tmp_path):
+    import shutil
+    import time
+
+    from fink_t2 import stream
+
+    files = sorted(shared_path(REAL_ALERTS).glob("*.parquet"))[:3]
+    inbox, out, checkpoint = tmp_path / "inbox", tmp_path / "out", tmp_path / "checkpoint"
+    inbox.mkdir()
+    query = stream.start(spark, inbox, out, checkpoint, 1.0, spark.read.parquet(str(files[0])).schema)
+    try:
+        for file in files:
+            shutil.copy(file, inbox / f".{file.name}")
+            (inbox / f".{file.name}").rename(inbox / file.name)
+        expected = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            committed = [p for p in (out / "_spark_metadata").glob("*") if p.name.isdigit()] if out.exists() else []
+            if committed and spark.read.parquet(str(out)).count() >= expected:
+                break
+            time.sleep(0.5)
+    finally:
+        query.stop()
+    result = spark.read.parquet(str(out)).toPandas()
+    assert list(result.columns) == ["diaSourceId", "diaObjectId", "t2", "t2_class", "t2_uncertainty", "t2_status"]
+    assert len(result) == expected and result.diaSourceId.is_unique

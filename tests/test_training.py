@@ -7,7 +7,8 @@ import pytest
 
 from conftest import requires_train_extra, shared_path
 from fink_t2 import training, ztf
-from fink_t2.datasets import BTS_TYPES, DataError, LabelledPoints, plasticc_dir, read_plasticc, read_ztf_table
+from fink_t2.datasets import (BTS_TYPES, TNS_TYPES, DataError, LabelledPoints, plasticc_dir, read_plasticc,
+                              read_ztf_table, read_ztf_tables)
 
 
 def _plasticc():
@@ -70,6 +71,32 @@ def test_history_draws_follow_alert_rules():
     assert (counts == (span["max"] - span["min"]) / 2 + 1).all()
 
 
+def test_first_days_draws_start_at_the_first_detection_and_stay_early():
+    mjd = np.arange(0.0, 100.0, 0.5)
+    points = pd.DataFrame({"object_id": np.repeat(np.arange(300), len(mjd)), "mjd": np.tile(mjd, 300),
+                           "band": 0, "flux_fluxcal": 1.0, "fluxerr_fluxcal": 0.1})
+    drawn = training.history_draw(points, np.random.default_rng(0), ztf.HISTORY_DAYS, {"first_days": 1.0})
+    span = drawn.groupby("object_id").mjd.agg(["min", "max"])
+    low, high = training.FIRST_DAYS
+    assert (span["min"] == 0.0).all() and (span["max"] <= high).all()
+    # log-uniform in [1, 60] days: the median end is near sqrt(60) ~ 7.7 days, not 30
+    assert 5.0 < span["max"].median() < 11.0
+
+
+def test_labelled_tables_join_by_object_and_the_first_table_wins():
+    bts_path, tns_path = shared_path("bts_dev/bts_dev_lightcurves.parquet"), shared_path("tns_alerts/tns_lightcurves.parquet")
+    bts, tns = pd.read_parquet(bts_path), pd.read_parquet(tns_path)
+    both = read_ztf_tables([bts_path, tns_path])
+    bts_types = bts.groupby("objectId").type.first().map(TNS_TYPES).dropna()
+    tns_types = tns.groupby("objectId").type.first().str.replace("(TNS) ", "", regex=False).map(TNS_TYPES).dropna()
+    assert set(both.labels.index) == set(bts_types.index) | set(tns_types.index)
+    shared = bts_types.index.intersection(tns_types.index)
+    assert len(shared) > 10 and (both.labels[shared] == bts_types[shared]).all()
+    # a shared object's points are those of bts_dev only
+    first = shared[0]
+    assert (both.points.object_id == first).sum() == ((bts.objectId == first) & bts.band.isin(["g", "r"])).sum()
+
+
 def test_folds_are_stable_and_balanced():
     ids = [f"ZTF{i:08d}" for i in range(2000)]
     folds = training.fold_of(ids, 5)
@@ -121,7 +148,7 @@ def test_train_writes_a_verified_card_and_cross_validated_folds(tmp_path, monkey
 
     _plasticc()
     bts = shared_path("bts_dev/bts_dev_lightcurves.parquet")
-    card = training.train(tmp_path / "tiny", seed=3, ztf_table=bts, n_folds=2, epochs=1, ztf_draws=1)
+    card = training.train(tmp_path / "tiny", seed=3, ztf_tables=[bts], n_folds=2, epochs=1, ztf_draws=1)
     monkeypatch.setenv("FINK_T2_MODEL_DIR", str(tmp_path))
     assert read_card("tiny") == json.loads(json.dumps(card)) and card["format"] == "keras3_weights"
     general = {"model.weights.h5", "fold0.weights.h5", "fold1.weights.h5"}
@@ -129,7 +156,7 @@ def test_train_writes_a_verified_card_and_cross_validated_folds(tmp_path, monkey
     assert set(card["source"]["sha256"]) == general | {"expert_" + f for f in general} | graphs
     assert card["onnx"]["files"] == {f: f.replace(".weights.h5", ".onnx") for f in general}
     assert card["onnx"]["opset"] <= 19  # loadable by ONNX Runtime 1.16
-    bts_classes = set(read_ztf_table(bts).labels)
+    bts_classes = set(read_ztf_table(bts, TNS_TYPES).labels)
     assert set(card["expert"]["classes"]) <= bts_classes and "SNIa" in card["expert"]["classes"]
     assert list(card["expert"]["classes"]) == [c for c in training.CLASSES if c in card["expert"]["classes"]]
     assert card["input_scaling"]["method"] == "peak_normalized_robust" and len(card["input_scaling"]["scale"]) == 2
@@ -147,3 +174,26 @@ def test_train_writes_a_verified_card_and_cross_validated_folds(tmp_path, monkey
     np.testing.assert_allclose(probabilities, keras_probabilities, atol=1e-5)
     result = evaluate("tiny", "bts", path=bts)
     assert result["cross_validated"] and result["coverage"] > 0.95
+
+
+@requires_train_extra
+def test_lsst_training_with_an_elasticc_expert(tmp_path, monkeypatch):
+    """A one-epoch LSST run: six bands, the expert trained on labelled ELAsTiCC alerts with folds by SNID, the
+    general network (PLAsTiCC only) serving every fold, and cross-validated scores on ELAsTiCC."""
+    from fink_t2 import rubin
+    from fink_t2.evaluate import evaluate
+    from fink_t2.models import read_card
+
+    _plasticc()
+    elasticc = shared_path("rubin_alerts/elasticc")
+    card = training.train(tmp_path / "tiny-lsst", survey="lsst", real_alerts=elasticc, n_folds=2, epochs=1,
+                          expert_epochs=1)
+    monkeypatch.setenv("FINK_T2_MODEL_DIR", str(tmp_path))
+    assert read_card("tiny-lsst")["bands"] == list(rubin.BANDS) and len(card["input_scaling"]["scale"]) == 6
+    assert card["wavelengths_a"] == list(rubin.WAVELENGTHS_A) and card["training_data"]["history_days"] == 365.0
+    assert card["expert"]["classes"] == ["SNII", "SNIa"] and card["cv"]["assignment"].endswith("str(SNID)) % folds")
+    sha = card["source"]["sha256"]
+    assert sha["fold0.weights.h5"] == sha["fold1.weights.h5"] == sha["model.weights.h5"]
+    assert sha["expert_fold0.weights.h5"] != sha["expert_model.weights.h5"]
+    result = evaluate("tiny-lsst", "elasticc")
+    assert result["cross_validated"] and result["objects"] == 5282 and set(result["per_class"]) == {"SNIa", "SNII"}
