@@ -40,7 +40,7 @@ EXTRAS["test"] = [
 setup(
     name="fink-t2",
     version="0.2.0",
-    description="Real-time classification of ZTF alerts with the t2 transformer: a Fink science module",
+    description="Real-time classification of ZTF and Rubin alerts with the t2 transformer: a Fink science module",
     long_description=open("README.md").read(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",

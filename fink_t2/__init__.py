@@ -1,4 +1,4 @@
-"""fink-t2: real-time classification of ZTF alerts with the t2 transformer, as a Fink science module."""
+"""fink-t2: real-time classification of ZTF and Rubin (LSST) alerts with the t2 transformer, as a Fink science module."""
 from .ztf import classify_alerts, classify_lightcurves
 from .models import DEFAULT_MODEL, load_model
 

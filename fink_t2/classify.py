@@ -17,11 +17,12 @@ STATUS_OK = "ok"
 
 
 def gp_inputs(lightcurves: LightCurves, status: np.ndarray, wavelengths_a, gp_backend: str = "batched",
-              event_window_days=None):
+              event_window_days=None, max_points: int = gp.MAX_POINTS):
     """GP-interpolated model inputs of the objects whose status is ok: the step training shares with inference.
 
     ``event_window_days`` (days before, days after), if given, keeps only the points near each
-    object's brightest one (``LightCurves.around_peak``) before the GP is fitted.
+    object's brightest one (``LightCurves.around_peak``) before the GP is fitted, on at most ``max_points``
+    points (``LightCurves.thinned``).
     Returns ``(selected (k,) indices, gp_flux (k, T, B) FLUXCAL, span_days (k,), status (n,))``;
     objects whose GP fails get ``error:gp`` and are left out of ``selected``.
     """
@@ -30,11 +31,16 @@ def gp_inputs(lightcurves: LightCurves, status: np.ndarray, wavelengths_a, gp_ba
     subset = lightcurves.subset(selected)
     if event_window_days is not None:
         subset = subset.around_peak(*event_window_days)
-    gp_flux, fit = gp.interpolate(subset, wavelengths_a, gp_backend)
+    gp_flux, fit = gp.interpolate(subset, wavelengths_a, gp_backend, max_points)
     gp_ok = fit.ok & np.isfinite(gp_flux).all(axis=(1, 2))
     status[selected[~gp_ok]] = "error:gp"
     span_days = subset.jd_last - subset.jd_first
     return selected[gp_ok], gp_flux[gp_ok], span_days[gp_ok], status
+
+
+def gp_max_points(card: dict) -> int:
+    """The most points a model's GP fits per light curve (its card's ``gp_max_points``, else ``gp.MAX_POINTS``)."""
+    return int(card.get("gp_max_points", gp.MAX_POINTS))
 
 
 def classify_batch(lightcurves: LightCurves, status: np.ndarray, model: T2Model, gp_backend: str = "batched"):
@@ -45,7 +51,7 @@ def classify_batch(lightcurves: LightCurves, status: np.ndarray, model: T2Model,
     if not np.any(np.asarray(status) == STATUS_OK):
         return probabilities, uncertainty, np.asarray(status, dtype=object).copy()
     selected, gp_flux, span_days, status = gp_inputs(lightcurves, status, model.wavelengths_a, gp_backend,
-                                                     model.card.get("event_window_days"))
+                                                     model.card.get("event_window_days"), gp_max_points(model.card))
     predicted, predicted_uncertainty = model.predict(gp_flux, span_days)
     model_ok = np.isfinite(predicted).all(axis=1) & np.isfinite(predicted_uncertainty)
     status[selected[~model_ok]] = "error:model"

@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     models = available_models()
     model_help = (f"model name, one of: {', '.join(models)} (default: the survey's, "
                   f"{', '.join(f'{s}: {m}' for s, m in DEFAULT_MODELS.items())})")
-    parser = argparse.ArgumentParser(prog="fink-t2", description="Classify ZTF alerts with the t2 transformer.")
+    parser = argparse.ArgumentParser(prog="fink-t2", description="Classify ZTF and Rubin (LSST) alerts with the t2 transformer.")
     parser.add_argument("--debug", action="store_true", help="show full stack traces on errors")
     parser.add_argument("--verbose", action="store_true", help="show Spark's warnings and TensorFlow's log lines")
     sub = parser.add_subparsers(dest="command", required=True)

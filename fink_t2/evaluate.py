@@ -162,7 +162,9 @@ def purity_thresholds(true_labels, probabilities: np.ndarray, classes) -> dict:
 def uncertainty_on_real_non_supernovae(model_name: str, exclude_ids=()) -> Optional[dict]:
     """The model's uncertainty on the real TNS-typed ZTF objects of ``tns_alerts`` (full light curves):
     median and quartiles per non-supernova type and for the supernovae, and the fraction of each called a
-    supernova class. Objects in ``exclude_ids`` (seen in training) are left out; None without the data."""
+    supernova class. Objects in ``exclude_ids`` (seen in training) are left out, and so is every object of a t2
+    class when the model trained on these light curves (CVs and variable stars of no t2 class stay); None
+    without the data."""
     import pandas as pd
 
     from .ztf import classify_lightcurves
@@ -173,6 +175,8 @@ def uncertainty_on_real_non_supernovae(model_name: str, exclude_ids=()) -> Optio
     except (DataError, FileNotFoundError, OSError):
         return None
     types = tns_type(table.groupby("objectId")["type"].first())
+    if cross_validated_on(read_card(model_name), TABLE_FILES["tns"]):  # it trained on those of a t2 class
+        exclude_ids = [*exclude_ids, *types.index[types.map(TNS_TYPES).notna()]]
     types = types[~types.index.isin(list(exclude_ids))]
     groups = {name: types.index[types == name] for name in NON_SUPERNOVA_TYPES}
     groups["supernovae"] = types.index[types.str.startswith(("SN", "SLSN"))]

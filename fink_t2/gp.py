@@ -38,7 +38,8 @@ START_TIMESCALE_DAYS = 20.0
 LOG_TIMESCALE2_BOUNDS = (0.0, np.log(1000.0**2))
 LOG_AMPLITUDE2_HALF_WIDTH = 10.0
 BACKENDS = ("batched", "george")
-#: The fit is cubic in the number of points: longer histories are thinned evenly to this many.
+#: The fit is cubic in the number of points: longer histories are thinned evenly to this many (by default;
+#: a model card's ``gp_max_points`` says what its model was trained with).
 MAX_POINTS = 300
 #: NumPy's and scipy's BLAS/LAPACK thread pools (found once, after both are loaded).
 _THREAD_POOLS = ThreadpoolController()
@@ -528,15 +529,15 @@ def log_likelihood_george(lc: LightCurves, log_params, wavelengths_a) -> np.ndar
 
 # --------------------------------------------------------------------------- public entry point
 
-def interpolate(lc: LightCurves, wavelengths_a, backend: str = "batched"):
+def interpolate(lc: LightCurves, wavelengths_a, backend: str = "batched", max_points: int = MAX_POINTS):
     """Fit the GP of every light curve and evaluate its mean on a regular grid.
 
     Returns ``(mean, fit)``: mean is (n, N_TIMES, n_bands) FLUXCAL flux at
     ``prediction_times(lc)`` for each band (the order of ``wavelengths_a``, Angstrom); fit is a ``GPFit``.
     Objects without points get zeros and ``fit.ok`` False. Light curves of more
-    than ``MAX_POINTS`` points are thinned first (``LightCurves.thinned``).
+    than ``max_points`` points are thinned first (``LightCurves.thinned``).
     """
-    lc = lc.thinned(MAX_POINTS)
+    lc = lc.thinned(max_points)
     if backend == "batched":
         # Many small LAPACK calls: extra BLAS threads only add synchronisation (3.5x slower
         # with 2 threads on 2 cores). Parallelism comes from Spark's tasks instead.

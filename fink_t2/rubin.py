@@ -3,10 +3,10 @@
 Everything this package knows about Rubin alerts is here; the core (light curves, GP,
 models, classify) knows no survey. Two schemas are read, by field name:
 
-- Rubin's alert packet (lsst.v7 to v11; Fink stores v10): ``diaSource`` and ``prvDiaSources``
+- Rubin's alert packet (lsst.v5 to v11; Fink stores v10): ``diaSource`` and ``prvDiaSources``
   with ``midpointMjdTai`` (MJD, TAI), ``band`` (u g r i z y), ``psfFlux`` and ``psfFluxErr`` (nJy);
-- ELAsTiCC (DESC's simulated LSST alerts, as Fink received them in 2023): ``midPointTai``,
-  ``filterName`` (``Y`` for y), ``psFlux`` and ``psFluxErr``.
+- ELAsTiCC (DESC's simulated LSST alerts, as Fink received them in 2023) and Rubin's schemas 3 and 4:
+  ``midPointTai``, ``filterName`` (``Y`` for y), ``psFlux`` and ``psFluxErr``.
 
 Fluxes are difference-image PSF fluxes, signed (a negative flux is a measurement, not a
 non-detection); they become FLUXCAL (zero point 27.5) by ``NJY_TO_FLUXCAL``, and MJD becomes JD.
@@ -20,12 +20,16 @@ from .classify import classify_batch
 from .cuts import SelectionCuts, apply_cuts
 from .lightcurves import LightCurves, flatten_rows, lightcurves_from_points, row_lengths
 from .models import DEFAULT_MODELS, T2Model, load_model
+
 #: Band order of Rubin light curves and of the LSST model's input.
 BANDS = ("u", "g", "r", "i", "z", "y")
 #: Effective wavelengths (Angstrom) of the LSST bands used for GP work on PLAsTiCC (avocado), ``BANDS`` order.
 WAVELENGTHS_A = (3671.0, 4827.0, 6223.0, 7546.0, 8691.0, 9712.0)
 #: Days of history a Rubin alert carries (``prvDiaSources``: 12 months).
 HISTORY_DAYS = 365.0
+#: Most points a Rubin light curve's GP is fitted on: the fit is cubic in them, and a year of history holds
+#: hundreds (median ~700 in the event window on the real alerts); thinned evenly by rank, first and last kept.
+GP_MAX_POINTS = 32
 #: nJy (AB zero point 31.4) -> FLUXCAL (zero point 27.5).
 NJY_TO_FLUXCAL = 10.0 ** (-0.4 * (31.4 - 27.5))
 #: MJD -> JD, so that Rubin light curves count time in JD as ZTF ones do.
@@ -39,9 +43,8 @@ FIELD_NAMES = {
 #: Identifiers read where present: the source (duplicates are dropped by it), its object and, for the
 #: solar-system cut, the solar-system object it was associated with.
 SOURCE_ID, OBJECT_ID, SOLAR_SYSTEM_ID = "diaSourceId", "diaObjectId", "ssObjectId"
-#: Columns of a Rubin alert, and the columns that identify it in the output (where present).
-SOURCE_COLUMN, HISTORY_COLUMN, FORCED_COLUMN = "diaSource", "prvDiaSources", "prvDiaForcedSources"
-ID_COLUMNS = ("diaSourceId", "alertId")
+#: Columns of a Rubin alert; ELAsTiCC alerts also have an ``alertId``.
+SOURCE_COLUMN, HISTORY_COLUMN, FORCED_COLUMN, ALERT_ID = "diaSource", "prvDiaSources", "prvDiaForcedSources", "alertId"
 
 
 def schema_of(field_names) -> str:
@@ -172,5 +175,5 @@ def avro_arrow_schema(schema: str):
     measured = [(names["time_mjd"], pa.float64()), (names["band"], pa.string()), (names["flux_njy"], pa.float64()),
                 (names["fluxerr_njy"], pa.float64()), (OBJECT_ID, pa.int64())]
     source = pa.struct([(SOURCE_ID, pa.int64()), (SOLAR_SYSTEM_ID, pa.int64())] + measured)
-    return pa.schema([(SOURCE_ID, pa.int64()), ("alertId", pa.int64()), (SOURCE_COLUMN, source),
+    return pa.schema([(SOURCE_ID, pa.int64()), (ALERT_ID, pa.int64()), (SOURCE_COLUMN, source),
                       (HISTORY_COLUMN, pa.list_(source)), (FORCED_COLUMN, pa.list_(pa.struct(measured)))])

@@ -104,10 +104,10 @@ def key_columns(df, survey: Optional[str] = None) -> list:
     if (survey or survey_of(df)) == "ztf":
         return [F.col(c) for c in ztf.ID_COLUMNS if c in df.columns]
     source_fields = _field_names(df, rubin.SOURCE_COLUMN)
-    nested = {rubin.SOURCE_ID: rubin.SOURCE_ID not in df.columns, rubin.OBJECT_ID: True}
-    keys = [F.col(f"{rubin.SOURCE_COLUMN}.{name}").alias(name) if from_source else F.col(name)
-            for name, from_source in nested.items() if not from_source or name in source_fields]
-    return keys + [F.col(c) for c in rubin.ID_COLUMNS if c in df.columns and c != rubin.SOURCE_ID]
+    in_source = lambda name: F.col(f"{rubin.SOURCE_COLUMN}.{name}").alias(name)  # noqa: E731
+    keys = [F.col(rubin.SOURCE_ID) if rubin.SOURCE_ID in df.columns else in_source(rubin.SOURCE_ID)]
+    keys += [in_source(rubin.OBJECT_ID)] if rubin.OBJECT_ID in source_fields else []
+    return keys + ([F.col(rubin.ALERT_ID)] if rubin.ALERT_ID in df.columns else [])
 
 
 def survey_of(df) -> str:

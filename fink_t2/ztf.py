@@ -27,6 +27,9 @@ MAG_RANGE = (5.0, 30.0)
 NEGATIVE_DIFF_VALUES = ("f", "0", "false", "-", "-1")
 #: Days of history a ZTF alert carries (``prv_candidates``).
 HISTORY_DAYS = 30.0
+#: Most points a ZTF light curve's GP is fitted on (longer ones are thinned evenly; an alert's 30 days hold far
+#: fewer).
+GP_MAX_POINTS = 300
 #: Effective wavelengths of ZTF g and r, Angstrom, in ``BANDS`` order.
 WAVELENGTHS_A = (4804.79, 6436.92)
 

@@ -81,7 +81,8 @@ def _wait(condition, what, logs, timeout=180):
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}; logs:\n" + "\n".join(p.read_text()[-2000:] for p in logs))
+            pytest.fail(f"timed out waiting for {what}; logs:\n"
+                        + "\n".join(f"{p.name}: " + (p.read_text()[-2000:] if p.exists() else "(none)") for p in logs))
         time.sleep(0.5)
 
 
