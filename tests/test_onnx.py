@@ -11,29 +11,47 @@ from fink_t2 import models
 
 @pytest.fixture(scope="module")
 def real_gp_inputs(bts_table):
-    """GP flux and spans of real light curves: full bts_dev curves, 30-day bts windows and the shared alerts."""
-    from fink_t2.classify import gp_inputs
-    from fink_t2.ztf import lightcurves_from_table
-    from fink_t2.cuts import SelectionCuts, apply_cuts
-    from fink_t2.realdata import alert_lightcurves, bts_windows
+    """Survey -> GP flux and spans of real light curves. ZTF: full bts_dev curves, 30-day bts windows and the
+    shared alerts; LSST: the labelled ELAsTiCC alerts and the real Rubin alerts."""
+    import pyarrow.parquet as pq
 
-    card = models.read_card(models.DEFAULT_MODEL)
-    parts = []
-    for lightcurves in (lightcurves_from_table(bts_table)[0], bts_windows(bts_table, 200),
-                        alert_lightcurves(shared_path("ztf_alerts/parquet"))):
-        status = apply_cuts(lightcurves, SelectionCuts.none())
-        _, gp_flux, span_days, _ = gp_inputs(lightcurves, status, card["wavelengths_a"],
-                                             event_window_days=card["event_window_days"])
-        parts.append((gp_flux, span_days))
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    from fink_t2 import rubin
+    from fink_t2.classify import gp_inputs, gp_max_points
+    from fink_t2.cuts import SelectionCuts, apply_cuts
+    from fink_t2.datasets import read_elasticc
+    from fink_t2.realdata import alert_lightcurves, bts_windows
+    from fink_t2.ztf import lightcurves_from_table
+
+    rubin_arrays = rubin.alert_arrays(pq.read_table(shared_path("rubin_alerts/fink_lsst_2026-03-27"),
+                                                    columns=["diaSource", "prvDiaSources"]))
+    sets = {"ztf": [lightcurves_from_table(bts_table)[0], bts_windows(bts_table, 200),
+                    alert_lightcurves(shared_path("ztf_alerts/parquet"))],
+            "lsst": [read_elasticc(shared_path("rubin_alerts/elasticc")).lightcurves(),
+                     rubin.lightcurves_from_alerts(*(rubin_arrays[f] for f in ("time_mjd", "band", "flux_njy",
+                                                                              "fluxerr_njy", "source_id")))]}
+    out = {}
+    for survey, sets_of_survey in sets.items():
+        card = models.read_card(models.DEFAULT_MODELS[survey]) if models.DEFAULT_MODELS[survey] in \
+            models.available_models() else None
+        if card is None:
+            continue
+        parts = []
+        for lightcurves in sets_of_survey:
+            status = apply_cuts(lightcurves, SelectionCuts.none())
+            _, gp_flux, span_days, _ = gp_inputs(lightcurves, status, card["wavelengths_a"],
+                                                 event_window_days=card["event_window_days"],
+                                                 max_points=gp_max_points(card))
+            parts.append((gp_flux, span_days))
+        out[tuple(card["bands"])] = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    return out
 
 
 @requires_train_extra
 @pytest.mark.parametrize("name", [n for n in models.available_models() if "onnx" in models.read_card(n)])
 def test_onnx_runtime_gives_the_keras_probabilities_on_real_inputs(name, real_gp_inputs):
     """Every shipped graph (the model and each cross-validation fold) against Keras on the same weights."""
-    gp_flux, span_days = real_gp_inputs
     card = models.read_card(name)
+    gp_flux, span_days = real_gp_inputs[tuple(card["bands"])]
     assert len(gp_flux) > 1000 and card["onnx"]["opset"] <= 19  # ONNX Runtime 1.16 loads opset <= 19
     for weights in card["onnx"]["files"]:
         onnx_model = models.load_model(name, weights, engine="onnx")
