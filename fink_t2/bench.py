@@ -343,9 +343,10 @@ def replicated_rubin_alerts(n_alerts: int, path: Path, seed: int = 0) -> None:
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), path, row_group_size=1_000)
 
 
-def rubin_cost_by_history(lengths=(10, 100, 300, 1000), n_alerts: int = 50) -> dict:
+def rubin_cost_by_history(lengths=(10, 100, 300, 1000), n_alerts: int = 1000, n_longest: int = 30) -> dict:
     """Milliseconds per alert of ``rubin.classify_alerts`` (light curves, cuts, GP, model; in this process,
-    one core) on real Rubin alerts whose history is cut to its last ``length`` detections."""
+    one core) on ``n_alerts`` copies of the ``n_longest`` real Rubin alerts (>= ~900 detections), their
+    history cut to its last ``length`` detections."""
     import pyarrow.parquet as pq
 
     from . import rubin
@@ -353,8 +354,8 @@ def rubin_cost_by_history(lengths=(10, 100, 300, 1000), n_alerts: int = 50) -> d
 
     arrays = rubin.alert_arrays(pq.read_table(shared_data_dir() / "rubin_alerts" / "fink_lsst_2026-03-27",
                                               columns=["diaSource", "prvDiaSources"]))
-    longest = np.argsort([-len(t) for t in arrays["time_mjd"]])[:n_alerts]
-    fields = ("time_mjd", "band", "flux_njy", "fluxerr_njy", "source_id")
+    longest = np.resize(np.argsort([-len(t) for t in arrays["time_mjd"]])[:n_longest], n_alerts)
+    fields = rubin.ALERT_ROLES
     rubin.classify_alerts(*([arrays[f][i][-10:] for i in longest] for f in fields))  # warm-up
     out = {}
     for length in lengths:

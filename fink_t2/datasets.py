@@ -87,7 +87,7 @@ class LabelledPoints:
 
 #: Survey -> the history fields its ``lightcurves_from_alerts`` takes, in order.
 ALERT_FIELDS = {"ztf": ("jd", "fid", "magpsf", "sigmapsf"),
-                "lsst": ("time_mjd", "band", "flux_njy", "fluxerr_njy", "source_id")}
+                "lsst": rubin.ALERT_ROLES}
 #: ELAsTiCC class id (the folder ``classId=N``) -> t2 class name.
 ELASTICC_CLASSES = {111: "SNIa", 113: "SNII"}
 

@@ -34,14 +34,16 @@ GP_MAX_POINTS = 32
 NJY_TO_FLUXCAL = 10.0 ** (-0.4 * (31.4 - 27.5))
 #: MJD -> JD, so that Rubin light curves count time in JD as ZTF ones do.
 MJD_TO_JD = 2400000.5
+#: The per-source arrays a Rubin light curve is made of (``lightcurves_from_alerts``'s arguments), in order.
+ALERT_ROLES = ("time_mjd", "band", "flux_njy", "fluxerr_njy")
 #: Schema -> the names of the fields read from ``diaSource`` and ``prvDiaSources`` (and, for forced
 #: photometry, ``prvDiaForcedSources``), by role.
 FIELD_NAMES = {
     "rubin": {"time_mjd": "midpointMjdTai", "band": "band", "flux_njy": "psfFlux", "fluxerr_njy": "psfFluxErr"},
     "elasticc": {"time_mjd": "midPointTai", "band": "filterName", "flux_njy": "psFlux", "fluxerr_njy": "psFluxErr"},
 }
-#: Identifiers read where present: the source (duplicates are dropped by it), its object and, for the
-#: solar-system cut, the solar-system object it was associated with.
+#: Identifiers read where present: the source and its object (for the output) and, for the solar-system cut,
+#: the solar-system object it was associated with.
 SOURCE_ID, OBJECT_ID, SOLAR_SYSTEM_ID = "diaSourceId", "diaObjectId", "ssObjectId"
 #: Columns of a Rubin alert; ELAsTiCC alerts also have an ``alertId``.
 SOURCE_COLUMN, HISTORY_COLUMN, FORCED_COLUMN, ALERT_ID = "diaSource", "prvDiaSources", "prvDiaForcedSources", "alertId"
@@ -67,25 +69,25 @@ def default_cuts() -> SelectionCuts:
 
 def band_index(band_names) -> np.ndarray:
     """(m,) index into ``BANDS`` of each band name (case-insensitive: ELAsTiCC writes ``Y``), -1 if unknown."""
-    names = np.char.lower(np.asarray(band_names, dtype=object).astype(str))
-    index = np.full(len(names), -1, dtype=np.int64)
-    for i, name in enumerate(BANDS):
-        index[names == name] = i
-    return index
+    codes, names = pd.factorize(np.asarray(band_names, dtype=object))  # a handful of distinct names
+    index_of_name = np.array([BANDS.index(n.lower()) if isinstance(n, str) and n.lower() in BANDS else -1
+                              for n in names] + [-1], dtype=np.int64)
+    return index_of_name[codes]  # code -1 (a null name) takes the last entry, -1
 
 
-def lightcurves_from_alerts(time_mjd, band, flux_njy, fluxerr_njy, source_id=None) -> LightCurves:
+def lightcurves_from_alerts(time_mjd, band, flux_njy, fluxerr_njy) -> LightCurves:
     """Light curves from a batch of Rubin alert histories.
 
     Each argument is a sequence of length n (one entry per alert) of 1-D arrays: the alert's
-    sources (``prvDiaSources`` then ``diaSource``), MJD (TAI), band name, PSF flux and error in nJy,
-    and optionally ``diaSourceId`` (a source seen twice is kept once). An entry may be None or empty;
-    an alert whose arrays differ in length is malformed and gets no points (it is then cut).
+    sources (``prvDiaSources`` then ``diaSource``), MJD (TAI), band name, PSF flux and error in nJy.
+    An entry may be None or empty; an alert whose arrays differ in length is malformed and gets no
+    points (it is then cut). A source seen twice (same ``diaSourceId``: same time and band), or two
+    sources of one visit in one band, count once (``lightcurves_from_points``).
     Returns the light curves of the n alerts in FLUXCAL, time in JD, in input order.
     """
     lengths = row_lengths(time_mjd)
     well_formed = np.ones(len(lengths), dtype=bool)
-    for rows in (band, flux_njy, fluxerr_njy) + (() if source_id is None else (source_id,)):
+    for rows in (band, flux_njy, fluxerr_njy):
         well_formed &= row_lengths(rows) == lengths
     use = well_formed & (lengths > 0)
     object_index = np.repeat(np.arange(len(lengths)), np.where(use, lengths, 0))
@@ -93,14 +95,10 @@ def lightcurves_from_alerts(time_mjd, band, flux_njy, fluxerr_njy, source_id=Non
     band_flat = band_index(flatten_rows(band, use, object))
     flux = flatten_rows(flux_njy, use, float) * NJY_TO_FLUXCAL
     fluxerr = flatten_rows(fluxerr_njy, use, float) * NJY_TO_FLUXCAL
-    if source_id is not None:
-        ids = pd.to_numeric(pd.Series(flatten_rows(source_id, use, object)), errors="coerce").to_numpy(float)
-        repeated = pd.DataFrame({"o": object_index, "s": ids}).duplicated().to_numpy() & np.isfinite(ids)
-        band_flat[repeated] = -1  # dropped by lightcurves_from_points
     return lightcurves_from_points(object_index, len(lengths), jd, band_flat, flux, fluxerr, n_bands=len(BANDS))
 
 
-def classify_alerts(time_mjd, band, flux_njy, fluxerr_njy, source_id=None, solar_system=None,
+def classify_alerts(time_mjd, band, flux_njy, fluxerr_njy, solar_system=None,
                     cuts: Optional[SelectionCuts] = None, model: Optional[T2Model] = None,
                     gp_backend: str = "batched"):
     """Classify a batch of Rubin alerts from their source arrays (see ``lightcurves_from_alerts``).
@@ -111,7 +109,7 @@ def classify_alerts(time_mjd, band, flux_njy, fluxerr_njy, source_id=None, solar
     """
     model = model or load_model(DEFAULT_MODELS["lsst"])
     cuts = default_cuts() if cuts is None else cuts
-    lightcurves = lightcurves_from_alerts(time_mjd, band, flux_njy, fluxerr_njy, source_id)
+    lightcurves = lightcurves_from_alerts(time_mjd, band, flux_njy, fluxerr_njy)
     status = apply_cuts(lightcurves, cuts, solar_system=solar_system)
     return classify_batch(lightcurves, status, model, gp_backend)
 
@@ -119,9 +117,9 @@ def classify_alerts(time_mjd, band, flux_njy, fluxerr_njy, source_id=None, solar
 def alert_arrays(table, forced: bool = False) -> dict:
     """Per-alert source arrays of an Arrow table of Rubin or ELAsTiCC alerts, for ``classify_alerts``.
 
-    Returns a dict role -> list (one 1-D array per alert) for ``time_mjd``, ``band``, ``flux_njy``,
-    ``fluxerr_njy`` and ``source_id``: ``prvDiaSources`` then ``diaSource`` (with ``forced``, the
-    ``prvDiaForcedSources`` too, with no source id), and ``solar_system`` (n,) bool.
+    Returns a dict role -> list (one 1-D array per alert) for ``ALERT_ROLES`` (``time_mjd``, ``band``,
+    ``flux_njy``, ``fluxerr_njy``): ``prvDiaSources`` then ``diaSource`` (with ``forced``, the
+    ``prvDiaForcedSources`` too), and ``solar_system`` (n,) bool.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -136,20 +134,15 @@ def alert_arrays(table, forced: bool = False) -> dict:
     def parts(array, role):
         """(values, owner alert) of one field of a list-of-struct column, or of the struct column."""
         if isinstance(array, pa.StructArray):
-            field = names.get(role, SOURCE_ID)
-            has = array.type.get_field_index(field) >= 0
-            return (array.field(field).to_numpy(zero_copy_only=False) if has else np.full(n, None, object)), np.arange(n)
+            return array.field(names[role]).to_numpy(zero_copy_only=False), np.arange(n)
         lengths = pc.fill_null(pc.list_value_length(array), 0).to_numpy()
         values = pc.list_flatten(array)  # skips null lists
-        has = values.type.get_field_index(names.get(role, SOURCE_ID)) >= 0
-        column = values.field(names.get(role, SOURCE_ID)).to_numpy(zero_copy_only=False) if has else \
-            np.full(len(values), None, object)
-        return column, np.repeat(np.arange(n), lengths)
+        return values.field(names[role]).to_numpy(zero_copy_only=False), np.repeat(np.arange(n), lengths)
 
     out = {}
-    for role in ("time_mjd", "band", "flux_njy", "fluxerr_njy", "source_id"):
+    for role in ALERT_ROLES:
         pieces = [parts(array, role) for array in lists + [source]]
-        values = np.concatenate([np.asarray(v, dtype=object) if role in ("band", "source_id") else
+        values = np.concatenate([np.asarray(v, dtype=object) if role == "band" else
                                  np.asarray(v, dtype=float) for v, _ in pieces])
         owner = np.concatenate([o for _, o in pieces])
         order = np.argsort(owner, kind="stable")  # per alert: history first, the alert's own source last

@@ -61,7 +61,7 @@ def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = Non
 
     Arguments, in order, for ZTF: ``cjd, cfid, cmagpsf, csigmapsf, cisdiffpos`` (history
     arrays), ``jdstarthist`` (double), ``roid`` (int), ``cdsxmatch`` (string); for LSST
-    (``rubin_columns``): ``time_mjd, band, flux_njy, fluxerr_njy, source_id`` (source arrays)
+    (``rubin_columns``): ``time_mjd, band, flux_njy, fluxerr_njy`` (source arrays)
     and ``ss_object_id`` (long). A context column may be a null literal when ``cuts`` disables
     the cut that uses it. The model (default: the survey's) is loaded once per Python worker and called
     once per Arrow batch, by ``engine`` (``models.load_model``; default ONNX Runtime), with the
@@ -86,9 +86,9 @@ def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = Non
 
     @pandas_udf(output_schema())
     def t2_lsst(time_mjd: pd.Series, band: pd.Series, flux_njy: pd.Series, fluxerr_njy: pd.Series,
-                source_id: pd.Series, ss_object_id: pd.Series) -> pd.DataFrame:
+                ss_object_id: pd.Series) -> pd.DataFrame:
         model = load_model(model_name, engine=engine, uncertainty=uncertainty)
-        result = rubin.classify_alerts(time_mjd, band, flux_njy, fluxerr_njy, source_id,
+        result = rubin.classify_alerts(time_mjd, band, flux_njy, fluxerr_njy,
                                        solar_system=rubin.is_solar_system(ss_object_id), cuts=cuts, model=model,
                                        gp_backend=gp_backend)
         return _output_frame(*result, model.classes)
@@ -132,24 +132,12 @@ def rubin_columns(df, cuts: SelectionCuts, forced: bool = False):
         missing = set(names.values()) - _field_names(df, column)
         if missing:
             raise ValueError(f"column '{column}' has no field(s) {sorted(missing)}")
-    types = {"time_mjd": "double", "band": "string", "flux_njy": "double", "fluxerr_njy": "double",
-             "source_id": "long"}
-
-    def sources(column, field, element_type):
-        if field is None:  # forced sources have no diaSourceId: nulls, one per source
-            values = F.transform(F.col(column), lambda _: F.lit(None).cast(element_type))
-        else:
-            values = F.col(f"{column}.{field}").cast(f"array<{element_type}>")
-        return F.coalesce(values, F.array().cast(f"array<{element_type}>"))
-
+    types = {"time_mjd": "double", "band": "string", "flux_njy": "double", "fluxerr_njy": "double"}
     cols = {}
-    for role, element_type in types.items():
-        field = names.get(role, rubin.SOURCE_ID)
-        parts = [sources(c, field if (role != "source_id" or c == rubin.HISTORY_COLUMN) else None, element_type)
-                 for c in lists]
-        current = F.col(f"{rubin.SOURCE_COLUMN}.{field}").cast(element_type) if field in source_fields \
-            else F.lit(None).cast(element_type)
-        cols[role] = F.concat(*parts, F.array(current))
+    for role in rubin.ALERT_ROLES:
+        array_type = f"array<{types[role]}>"
+        past = [F.coalesce(F.col(f"{c}.{names[role]}").cast(array_type), F.array().cast(array_type)) for c in lists]
+        cols[role] = F.concat(*past, F.array(F.col(f"{rubin.SOURCE_COLUMN}.{names[role]}").cast(types[role])))
     has_ss = rubin.SOLAR_SYSTEM_ID in source_fields
     if cuts.reject_solar_system and not has_ss:
         log.warning("t2: field '%s.%s' is absent: the solar-system cut is skipped", rubin.SOURCE_COLUMN,

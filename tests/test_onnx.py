@@ -27,8 +27,7 @@ def real_gp_inputs(bts_table):
     sets = {"ztf": [lightcurves_from_table(bts_table)[0], bts_windows(bts_table, 200),
                     alert_lightcurves(shared_path("ztf_alerts/parquet"))],
             "lsst": [read_elasticc(shared_path("rubin_alerts/elasticc")).lightcurves(),
-                     rubin.lightcurves_from_alerts(*(rubin_arrays[f] for f in ("time_mjd", "band", "flux_njy",
-                                                                              "fluxerr_njy", "source_id")))]}
+                     rubin.lightcurves_from_alerts(*(rubin_arrays[f] for f in rubin.ALERT_ROLES))]}
     out = {}
     for survey, sets_of_survey in sets.items():
         card = models.read_card(models.DEFAULT_MODELS[survey]) if models.DEFAULT_MODELS[survey] in \

@@ -22,8 +22,7 @@ REAL_ALERTS = "rubin_alerts/fink_lsst_2026-03-27"
 
 
 def _lightcurves(arrays):
-    return rubin.lightcurves_from_alerts(*(arrays[k] for k in ("time_mjd", "band", "flux_njy", "fluxerr_njy",
-                                                              "source_id")))
+    return rubin.lightcurves_from_alerts(*(arrays[k] for k in rubin.ALERT_ROLES))
 
 
 def test_njy_become_fluxcal_by_their_ab_magnitude():
@@ -40,8 +39,8 @@ def test_bands_by_name_signed_flux_kept_duplicates_and_unknown_bands_dropped():
     time = np.array([60000.0, 60001.0, 60002.0, 60003.0, 60002.0])
     band = np.array(["u", "Y", "r", "VR", "r"])  # ELAsTiCC writes y as Y; VR is no LSST band
     flux = np.array([100.0, -50.0, 80.0, 70.0, 80.0])
-    source_id = np.array([1, 2, 3, 4, 3])  # source 3 twice: history and alert
-    lc = rubin.lightcurves_from_alerts([time], [band], [flux], [np.full(5, 10.0)], [source_id])
+    # the last source is the third one again (same diaSourceId: same time and band), as history and alert
+    lc = rubin.lightcurves_from_alerts([time], [band], [flux], [np.full(5, 10.0)])
     assert lc.n_points.tolist() == [3] and lc.n_bands == 6
     assert [rubin.BANDS[b] for b in lc.band[0, :3]] == ["u", "y", "r"]
     assert lc.flux_fluxcal[0, 1] < 0  # a negative difference flux is a measurement
