@@ -183,8 +183,9 @@ def evaluate_command(args) -> int:
     from fink_t2.models import DEFAULT_MODELS
 
     model = args.model or DEFAULT_MODELS["lsst" if args.data == "elasticc" else "ztf"]
-    out = args.out or f"evaluation/{model}-{args.data}-{'all' if args.days is None else f'{args.days:g}d'}"
-    result = evaluate(model, args.data, args.days, out, args.data_path)
+    data = args.data + ("-forced" if args.forced else "")
+    out = args.out or f"evaluation/{model}-{data}-{'all' if args.days is None else f'{args.days:g}d'}"
+    result = evaluate(model, args.data, args.days, out, args.data_path, args.forced)
     if args.record:  # before printing: a reader that closes the pipe early must not cancel it
         record(model, result)
     print(json.dumps({"model": model, "data": args.data, "days": args.days, **summary(result)}))
@@ -302,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", choices=models, metavar="NAME",
                           help=f"model name, one of: {', '.join(models)} (default: the data set's survey's)")
     evaluate.add_argument("--data", required=True, choices=DATASETS, help=f"data set, one of: {', '.join(DATASETS)}")
+    evaluate.add_argument("--forced", action="store_true",
+                          help="elasticc: classify each alert with its forced photometry too (prvDiaForcedSources)")
     evaluate.add_argument("--days", type=float, help="keep the first D days after the first detection (default: all)")
     evaluate.add_argument("--out", help="output folder (default: evaluation/MODEL-DATA-DAYS)")
     evaluate.add_argument("--record", action="store_true", help="store the headline figures in the model card")

@@ -128,9 +128,10 @@ def read_tns_alerts(folder) -> LabelledAlerts:
     return LabelledAlerts(histories, pd.Series(labels.to_numpy(), index=table["objectId"].to_numpy(), name="label"))
 
 
-def read_elasticc(folder) -> LabelledAlerts:
+def read_elasticc(folder, forced: bool = False) -> LabelledAlerts:
     """The labelled ELAsTiCC alerts of ``folder`` (``classId=111/``, ``classId=113/``: SN Ia, SN II), labelled by
-    ``ELASTICC_CLASSES`` and indexed by ``SNID`` (the simulated object)."""
+    ``ELASTICC_CLASSES`` and indexed by ``SNID`` (the simulated object); ``forced``: with their forced
+    photometry (``prvDiaForcedSources``)."""
     import pyarrow.parquet as pq
 
     parts = [(ELASTICC_CLASSES[int(d.name.split("=")[1])], d) for d in sorted(Path(folder).glob("classId=*"))
@@ -139,8 +140,8 @@ def read_elasticc(folder) -> LabelledAlerts:
         raise DataError(f"{folder}: no classId=111 or classId=113 folder of ELAsTiCC alerts")
     histories, labels, ids = {f: [] for f in ALERT_FIELDS["lsst"]}, [], []
     for label, part in parts:
-        table = pq.read_table(part, columns=["SNID", rubin.SOURCE_COLUMN, rubin.HISTORY_COLUMN])
-        arrays = rubin.alert_arrays(table)
+        table = pq.read_table(part, columns=["SNID", rubin.SOURCE_COLUMN, rubin.HISTORY_COLUMN, rubin.FORCED_COLUMN])
+        arrays = rubin.alert_arrays(table, forced)
         for field in histories:
             histories[field] += arrays[field]
         labels += [label] * table.num_rows

@@ -58,9 +58,10 @@ def elasticc_path() -> Path:
     return shared_data_dir() / "rubin_alerts" / "elasticc"
 
 
-def load_dataset(name: str, path=None, bands=ztf.BANDS):
+def load_dataset(name: str, path=None, bands=ztf.BANDS, forced: bool = False):
     """The labelled points (``LabelledPoints``) or alerts (``LabelledAlerts``) of data set ``name`` (``path``
-    overrides where it is read from); ``plasticc-test`` in ``bands`` (a model's)."""
+    overrides where it is read from); ``plasticc-test`` in ``bands`` (a model's); ``elasticc`` with its forced
+    photometry if ``forced``."""
     if name == "bts":
         return read_ztf_table(path or bts_path())
     if name == "tns":  # the light curves of the TNS-typed objects whose type is a t2 class
@@ -68,7 +69,7 @@ def load_dataset(name: str, path=None, bands=ztf.BANDS):
     if name == "tns-alerts":
         return read_tns_alerts(path or shared_data_dir() / "tns_alerts" / "alerts")
     if name == "elasticc":
-        return read_elasticc(path or elasticc_path())
+        return read_elasticc(path or elasticc_path(), forced)
     if name == "plasticc-test":
         return read_plasticc("test", path, bands)
     if name == "plasticc-test-ztf":  # as ZTF would see them: the training set's ZTF-like rendering, fixed seed
@@ -373,17 +374,21 @@ def record(model_name: str, result: dict):
     path.write_text(json.dumps(card, indent=2) + "\n")
 
 
-def evaluate(model_name: str, data_name: str, days: Optional[float] = None, out=None, path=None) -> dict:
-    """Metrics of ``model_name`` on ``data_name`` (first ``days`` after the first detection, or all);
-    with ``out``, also ``metrics.json`` and the plots there."""
+def evaluate(model_name: str, data_name: str, days: Optional[float] = None, out=None, path=None,
+             forced: bool = False) -> dict:
+    """Metrics of ``model_name`` on ``data_name`` (first ``days`` after the first detection, or all; ``forced``:
+    ELAsTiCC alerts with their forced photometry); with ``out``, also ``metrics.json`` and the plots there."""
     card = read_card(model_name)
-    data = load_dataset(data_name, path, tuple(card["bands"]))
+    if forced and data_name != "elasticc":
+        raise ValueError("forced photometry is in the ELAsTiCC alerts only (--data elasticc)")
+    data = load_dataset(data_name, path, tuple(card["bands"]), forced)
     if isinstance(data, LabelledAlerts):
         check_model_survey(card, data.survey)
     data_file = (Path(path).name if path else TABLE_FILES[data_name]) if data_name in TABLE_FILES else None
     by_folds = scored_by_folds(card, data_name, data_file)
     probabilities, uncertainty, status = predict(model_name, data, by_folds, days)
-    result = {"model": model_name, "data": data_name, "days": days, "cross_validated": by_folds,
+    result = {"model": model_name, "data": data_name + ("+forced" if forced else ""), "days": days,
+              "cross_validated": by_folds,
               "calibrated": "calibration" in card,
               **metrics(data.labels.to_numpy(), probabilities, status, card["classes"], uncertainty)}
     if result["calibrated"] and result["calibration"]:  # the same objects without the temperature
