@@ -99,7 +99,8 @@ def test_spark_submit_on_a_standalone_cluster(wheel_venv, tmp_path):
     root, _, python = wheel_venv
     bin_dir = python.parent
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK", "SPARK", "PYTHONPATH"))}
-    env.update(SPARK_LOCAL_IP="127.0.0.1", SPARK_LOG_DIR=str(tmp_path / "logs"), SPARK_WORKER_DIR=str(tmp_path / "work"))
+    env.update(SPARK_LOCAL_IP="127.0.0.1", SPARK_LOG_DIR=str(tmp_path / "logs"), SPARK_WORKER_DIR=str(tmp_path / "work"),
+               PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")  # spark-class finds Spark with `python3`
     port, ui_port = _free_port(), _free_port()
     logs = [tmp_path / "master.log", tmp_path / "worker.log"]
     daemons = []
