@@ -32,10 +32,7 @@ EXTRAS = {
         "psutil>=5.9,<8",
     ],
 }
-EXTRAS["test"] = [
-    "pytest>=8,<10", "hypothesis>=6.100,<7", *EXTRAS["evaluate"],
-    "lsst-alert-packet>=30.2026.2700,<31",  # Rubin's alert schemas 3-11, each with a sample Avro packet
-]
+EXTRAS["test"] = ["pytest>=8,<10", "hypothesis>=6.100,<7", *EXTRAS["evaluate"]]
 
 setup(
     name="fink-t2",
