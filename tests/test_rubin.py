@@ -1,5 +1,4 @@
 """Rubin/LSST alerts: light curves from the alert schema, reading (parquet, Avro), Spark and the command line."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -92,10 +91,12 @@ def _fake_alerts(tmp_path):
 
     from fink_t2.datasets import cache_dir
 
-    if importlib.util.find_spec("lsst.alert.packet") is not None:
-        import lsst.alert.packet
-
-        root = Path(lsst.alert.packet.__file__).parent / "schema"
+    try:
+        import lsst.alert.packet as packet
+    except ImportError:
+        packet = None
+    if packet is not None:
+        root = Path(packet.__file__).parent / "schema"
     else:
         wheels = sorted((cache_dir() / "lsst-alert-packet").glob("lsst_alert_packet-*.whl"))
         if not wheels:
