@@ -1,9 +1,9 @@
 """Calibration of a model's probabilities: measured (ECE, reliability) and fitted (temperature scaling).
 
 The temperature T (``probabilities.temperature_scaled``) is fitted on out-of-fold predictions: the
-labelled real light curves a model was cross-validated on (bts_dev) are scored, uncalibrated, by the
-fold models that did not see them, in full and cut to their first 30, 10 and 5 days (what alerts
-carry), and T minimises the log-loss of those predictions pooled. The main model's T uses every
+labelled data a model was cross-validated on (bts_dev light curves for ZTF models, ELAsTiCC alerts for
+LSST ones) are scored, uncalibrated, by the fold models that did not see them, in full and cut to their
+first 30, 10 and 5 days, and T minimises the log-loss of those predictions pooled. The main model's T uses every
 object; fold model k's T leaves out the objects of fold k, so that the cross-validated evaluation of
 the calibrated model scores no object with a temperature fitted on it. The card keeps T per weight file.
 """
@@ -58,19 +58,21 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 
 def out_of_fold_predictions(model_name: str, path=None):
-    """Uncalibrated out-of-fold probabilities of the classified objects of the table the model was
-    cross-validated on, for each of ``CALIBRATION_DAYS``, pooled: ``(p (m, K), labels (m,), folds (m,))``."""
+    """Uncalibrated out-of-fold probabilities of the classified objects of the labelled set the model was
+    cross-validated on (``bts`` for ZTF models, ``elasticc`` for LSST ones; ``path`` overrides where it is
+    read from), for each of ``CALIBRATION_DAYS``, pooled: ``(p (m, K), labels (m,), folds (m,))``."""
     from .classify import STATUS_OK
-    from .evaluate import bts_path, cross_validated_on, load_dataset, predict
+    from .evaluate import TABLE_FILES, cross_validated_on, load_dataset, predict
     from .models import ModelError, read_card
     from .training import fold_of
 
     card = read_card(model_name)
-    data_file = Path(path or bts_path()).name
-    if not cross_validated_on(card, data_file):
-        raise ModelError(f"model '{model_name}' was not cross-validated on {data_file}: no out-of-fold predictions "
-                         "to calibrate on")
-    data = load_dataset("bts", path)
+    names = [name for name in ("bts", "elasticc") if cross_validated_on(card, TABLE_FILES[name])]
+    data_file = Path(path).name if path else (TABLE_FILES[names[0]] if names else None)
+    if not names or not cross_validated_on(card, data_file):
+        raise ModelError(f"model '{model_name}' was not cross-validated on {data_file or 'bts or elasticc'}: no "
+                         "out-of-fold predictions to calibrate on")
+    data = load_dataset(names[0], path, tuple(card["bands"]))
     index = {name: i for i, name in enumerate(card["classes"])}
     labels = np.array([index.get(label, -1) for label in data.labels])
     folds = fold_of(data.labels.index, card["cv"]["folds"])
