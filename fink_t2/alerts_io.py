@@ -132,9 +132,10 @@ def _check_rubin_schema(file: Path, schema: pa.Schema):
             index = struct.get_field_index(field)
             if index < 0:
                 raise InputError(f"{file}: column '{column}' has no field '{field}'")
-            type_ok = pa.types.is_string if role == "band" else pa.types.is_floating
-            if not (type_ok(struct.field(index).type) or pa.types.is_large_string(struct.field(index).type)):
-                raise InputError(f"{file}: field '{column}.{field}' has type {struct.field(index).type}, expected "
+            field_type = struct.field(index).type
+            is_text = pa.types.is_string(field_type) or pa.types.is_large_string(field_type)
+            if not (is_text if role == "band" else pa.types.is_floating(field_type)):
+                raise InputError(f"{file}: field '{column}.{field}' has type {field_type}, expected "
                                  f"{'string' if role == 'band' else 'floating'}")
 
 

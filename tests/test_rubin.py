@@ -135,6 +135,12 @@ def test_broken_rubin_parquet_gets_one_clear_error(tmp_path):
     pq.write_table(table.set_column(1, "diaSource", renamed), tmp_path / "renamed.parquet")
     with pytest.raises(InputError, match="renamed.parquet: column 'diaSource' lacks the fields of a Rubin alert"):
         check_parquet_alerts(tmp_path / "renamed.parquet")
+    as_text = pa.StructArray.from_arrays([f.cast(pa.large_string()) if name == "psfFlux" else f for f, name in
+                                          zip(source.flatten(), [f.name for f in source.type])],
+                                         [f.name for f in source.type])
+    pq.write_table(table.set_column(1, "diaSource", as_text), tmp_path / "text_flux.parquet")
+    with pytest.raises(InputError, match="field 'diaSource.psfFlux' has type large_string, expected floating"):
+        check_parquet_alerts(tmp_path / "text_flux.parquet")
     mixed = tmp_path / "mixed"
     mixed.mkdir()
     pq.write_table(pq.read_table(shared_path("ztf_alerts/parquet")), mixed / "a_ztf.parquet")
