@@ -12,6 +12,7 @@ from typing import List, Optional
 import pyarrow as pa
 
 from . import rubin
+from .surveys import survey_of_names
 from .ztf import AVRO_ARROW_SCHEMA, REQUIRED_FIELDS, REQUIRED_HISTORY_COLUMNS
 
 PARQUET_MAGIC = b"PAR1"
@@ -53,11 +54,6 @@ def input_format(path) -> str:
     if len(formats) > 1:
         raise InputError(f"{path}: mixes parquet and Avro files; give one format per input")
     return formats.pop()
-
-
-def survey_of_names(names) -> str:
-    """``"lsst"`` where the alert columns (or Avro fields) include ``diaSource``, else ``"ztf"``."""
-    return "lsst" if rubin.SOURCE_COLUMN in set(names) else "ztf"
 
 
 def _avro_records(file: Path):

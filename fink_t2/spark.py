@@ -23,7 +23,7 @@ from . import rubin, ztf
 from .classify import most_probable_class
 from .cuts import SelectionCuts
 from .models import DEFAULT_MODELS, load_model
-from .surveys import ADAPTERS, check_model_survey
+from .surveys import ADAPTERS, check_model_survey, survey_of_names
 from .ztf import HISTORY_COLUMNS, REQUIRED_FIELDS, REQUIRED_HISTORY_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -101,19 +101,13 @@ def key_columns(df, survey: Optional[str] = None) -> list:
     ``diaObjectId`` (from ``diaSource``) and ``alertId`` (ELAsTiCC), those the input has."""
     from pyspark.sql import functions as F
 
-    if (survey or survey_of(df)) == "ztf":
+    if (survey or survey_of_names(df.columns)) == "ztf":
         return [F.col(c) for c in ztf.ID_COLUMNS if c in df.columns]
     source_fields = _field_names(df, rubin.SOURCE_COLUMN)
     in_source = lambda name: F.col(f"{rubin.SOURCE_COLUMN}.{name}").alias(name)  # noqa: E731
     keys = [F.col(rubin.SOURCE_ID) if rubin.SOURCE_ID in df.columns else in_source(rubin.SOURCE_ID)]
     keys += [in_source(rubin.OBJECT_ID)] if rubin.OBJECT_ID in source_fields else []
     return keys + ([F.col(rubin.ALERT_ID)] if rubin.ALERT_ID in df.columns else [])
-
-
-def survey_of(df) -> str:
-    """``"lsst"`` for Rubin alerts (a ``diaSource`` column), ``"ztf"`` otherwise (``candidate`` or Fink's
-    history columns)."""
-    return "lsst" if rubin.SOURCE_COLUMN in df.columns else "ztf"
 
 
 def rubin_columns(df, cuts: SelectionCuts, forced: bool = False):
@@ -217,7 +211,7 @@ def add_t2_columns(df, model_name: Optional[str] = None, cuts: Optional[Selectio
                    uncertainty: str = "entropy", survey: Optional[str] = None, forced: bool = False):
     """``df`` with the columns ``t2``, ``t2_class``, ``t2_uncertainty`` and ``t2_status`` appended.
 
-    ``df`` holds alerts as Fink stores them; ``survey`` (default: told by the columns, ``survey_of``):
+    ``df`` holds alerts as Fink stores them; ``survey`` (default: told by the columns, ``surveys.survey_of_names``):
     - ``ztf``: Fink's history columns (``cjd``, ``cfid``, ``cmagpsf``, ``csigmapsf``, optionally
       ``cisdiffpos``) or the raw ``candidate`` and ``prv_candidates``. A selection cut whose column
       (``candidate.jdstarthist``, ``roid``, ``cdsxmatch``) is absent is skipped with a warning;
@@ -232,7 +226,7 @@ def add_t2_columns(df, model_name: Optional[str] = None, cuts: Optional[Selectio
 
     from .models import read_card
 
-    survey = survey or survey_of(df)
+    survey = survey or survey_of_names(df.columns)
     model_name = model_name or DEFAULT_MODELS[survey]
     check_model_survey(read_card(model_name), survey)
     existing = [c for c in OUTPUT_COLUMNS if c in df.columns]

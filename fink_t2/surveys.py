@@ -8,6 +8,12 @@ ADAPTERS = {"ztf": ztf, "lsst": rubin}
 SURVEYS = tuple(ADAPTERS)
 
 
+def survey_of_names(names) -> str:
+    """``"lsst"`` where the alert columns (or Avro fields) include ``diaSource``, else ``"ztf"`` (``candidate``
+    or Fink's history columns)."""
+    return "lsst" if rubin.SOURCE_COLUMN in set(names) else "ztf"
+
+
 def check_model_survey(card: dict, survey: str):
     """ValueError unless the model's bands are those of the survey's light curves."""
     bands = ADAPTERS[survey].BANDS
