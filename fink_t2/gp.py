@@ -404,32 +404,26 @@ def _predict_from_alpha(points: _Points, log_params, alpha, times, wavelengths_a
     """GP mean (k, T, B) at ``times`` (k, T) for every band, given alpha = K^-1 y (k, W).
 
     alpha is exactly zero on padding, so padded points add nothing. The (k, W, T)
-    cross-covariances are the largest arrays of a fit. They are computed once per
-    distinct wavelength offset between a point and a band, not once per band: for
-    two bands, once at offset zero (a point and its own band, no square root) and
-    once at the g-r offset.
+    cross-covariances are the largest arrays of a fit: one is built per band, in place,
+    from the squared time offsets shared by all bands and each point's squared
+    wavelength offset to that band.
     """
     time_scale = np.sqrt(3.0 * np.exp(-log_params[:, 1]))[:, None]
-    sqrt3_dt = np.subtract((points.time_days * time_scale)[:, :, None], (times * time_scale)[:, None, :])
-    np.abs(sqrt3_dt, out=sqrt3_dt)                                                  # (k, W, T): sqrt3 |dt| / lt
+    three_dt2 = np.subtract((points.time_days * time_scale)[:, :, None], (times * time_scale)[:, None, :])
+    np.square(three_dt2, out=three_dt2)                                             # (k, W, T): 3 dt2 / lt2
     bands_scaled = np.asarray(wavelengths_a, float) * (np.sqrt(3.0) / WAVELENGTH_SCALE_A)
-    offsets2 = (points.wavelength_scaled[:, None, :] - bands_scaled[None, :, None]) ** 2  # (k, B, W): 3 dl2 / L2
-    weights = alpha * np.exp(log_params[:, 0])[:, None]                             # amp2 folded into alpha
-    sqrt3_r, cross = np.empty_like(sqrt3_dt), np.empty_like(sqrt3_dt)
-    mean = np.zeros((len(weights), len(bands_scaled), times.shape[1]))
-    for offset2 in np.unique(np.subtract.outer(bands_scaled, bands_scaled) ** 2)[::-1]:  # zero last
-        if offset2 > 0.0:
-            np.square(sqrt3_dt, out=sqrt3_r)
-            sqrt3_r += offset2
-            np.sqrt(sqrt3_r, out=sqrt3_r)
-        else:
-            sqrt3_r = sqrt3_dt  # no longer needed as such
+    weights = (alpha * np.exp(log_params[:, 0])[:, None])[:, None, :]               # (k, 1, W): amp2 folded in
+    sqrt3_r, cross = np.empty_like(three_dt2), np.empty_like(three_dt2)
+    mean = np.empty((len(alpha), times.shape[1], len(bands_scaled)))
+    for band, band_scaled in enumerate(bands_scaled):
+        np.add(three_dt2, ((points.wavelength_scaled - band_scaled) ** 2)[:, :, None], out=sqrt3_r)
+        np.sqrt(sqrt3_r, out=sqrt3_r)
         np.negative(sqrt3_r, out=cross)
         np.exp(cross, out=cross)
         sqrt3_r += 1.0
         cross *= sqrt3_r                                                            # (1 + sqrt3 r) exp(-sqrt3 r)
-        mean += ((offsets2 == offset2) * weights[:, None, :]) @ cross
-    return np.transpose(mean, (0, 2, 1))
+        mean[:, :, band] = (weights @ cross)[:, 0, :]
+    return mean
 
 
 def predict_mean(lc: LightCurves, log_params, wavelengths_a) -> np.ndarray:
