@@ -22,7 +22,7 @@ EXTRAS = {
         "tf_keras>=2.16,<2.21",     # the only loader of the published Fink SavedModel under TF >= 2.16
         "h5py>=3.10,<4",            # Keras weight files
         "tf2onnx>=1.17,<2",         # keras.Model.export(format="onnx") with the TensorFlow backend
-        "onnx>=1.16,<2",            # the graph rewrite after the export (onnx_export.softmax_over_last_axis)
+        "onnx>=1.16,<2",            # the graph rewrites after the export (onnx_export)
         "fink-science>=5,<8",       # ships the pre-trained Fink t2 weights
     ],
     # Evaluation plots, the reference GP engine, and the benchmarks' worker memory.

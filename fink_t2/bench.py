@@ -202,7 +202,7 @@ def stage_costs(path: Path, engines, n_alerts: int = 20_000) -> dict:
     cuts, GP, the model call of each engine, and the default uncertainty (predictive entropy)."""
     import pyarrow.parquet as pq
 
-    from .classify import STATUS_OK, gp_inputs, gp_max_points
+    from .classify import STATUS_OK, GPPreparation, gp_inputs
     from .cuts import SelectionCuts, apply_cuts
     from .models import load_model
     from .probabilities import normalized_entropy
@@ -216,8 +216,7 @@ def stage_costs(path: Path, engines, n_alerts: int = 20_000) -> dict:
     status, costs["cuts"] = _timed(apply_cuts, lightcurves, SelectionCuts.none())
     model = load_model(engine=engines[0])
     (selected, gp_flux, span_days, _), costs["gp"] = _timed(
-        gp_inputs, lightcurves, status, model.wavelengths_a, "batched", model.card.get("event_window_days"),
-        gp_max_points(model.card))
+        gp_inputs, lightcurves, status, model.wavelengths_a, GPPreparation.of_card(model.card))
     for engine in engines:
         model = load_model(engine=engine)
         model.predict_proba(gp_flux[:64], span_days[:64])  # warm-up

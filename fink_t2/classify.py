@@ -1,12 +1,16 @@
 """From light curves to class probabilities: the one path shared by the UDF, the API and training.
 
-light curves -> selection cuts -> GP interpolation (only of selected objects)
+light curves -> selection cuts -> what the model's GP keeps (event window, bins, thinning) -> GP
+interpolation (only of selected objects)
 -> input scaling -> one batched model call. Every object gets a status:
 ``ok``, ``cut:<name>`` (see ``cuts``), ``error:gp`` (the GP could not be
 computed) or ``error:model`` (non-finite model output). Only ``ok`` objects
 have probabilities; the others get NaN rows here, which the public edges
 turn into the documented sentinel (null map, empty class).
 """
+from dataclasses import dataclass
+from typing import Optional
+
 import numpy as np
 
 from . import gp
@@ -16,31 +20,49 @@ from .models import T2Model
 STATUS_OK = "ok"
 
 
-def gp_inputs(lightcurves: LightCurves, status: np.ndarray, wavelengths_a, gp_backend: str = "batched",
-              event_window_days=None, max_points: int = gp.MAX_POINTS):
+@dataclass(frozen=True)
+class GPPreparation:
+    """What is kept of a light curve for its GP fit, as its model was trained (the card says it).
+
+    ``event_window_days`` (days before, days after) the brightest point, or None for all points
+    (``LightCurves.around_peak``); ``bin_days``: one point per band and bin of that many days, or None
+    (``LightCurves.binned``); at most ``max_points`` points, evenly thinned (``LightCurves.thinned``).
+    """
+
+    event_window_days: Optional[tuple] = None
+    bin_days: Optional[float] = None
+    max_points: int = gp.MAX_POINTS
+
+    @classmethod
+    def of_card(cls, card: dict) -> "GPPreparation":
+        window = card.get("event_window_days")
+        return cls(tuple(window) if window else None, card.get("bin_days"),
+                   int(card.get("gp_max_points", gp.MAX_POINTS)))
+
+    def apply(self, lightcurves: LightCurves) -> LightCurves:
+        if self.event_window_days is not None:
+            lightcurves = lightcurves.around_peak(*self.event_window_days)
+        if self.bin_days is not None:
+            lightcurves = lightcurves.binned(self.bin_days)
+        return lightcurves.thinned(self.max_points)
+
+
+def gp_inputs(lightcurves: LightCurves, status: np.ndarray, wavelengths_a, preparation: GPPreparation,
+              gp_backend: str = "batched"):
     """GP-interpolated model inputs of the objects whose status is ok: the step training shares with inference.
 
-    ``event_window_days`` (days before, days after), if given, keeps only the points near each
-    object's brightest one (``LightCurves.around_peak``) before the GP is fitted, on at most ``max_points``
-    points (``LightCurves.thinned``).
+    Each light curve goes through ``preparation`` before its GP is fitted.
     Returns ``(selected (k,) indices, gp_flux (k, T, B) FLUXCAL, span_days (k,), status (n,))``;
     objects whose GP fails get ``error:gp`` and are left out of ``selected``.
     """
     status = np.asarray(status, dtype=object).copy()
     selected = np.flatnonzero(status == STATUS_OK)
-    subset = lightcurves.subset(selected)
-    if event_window_days is not None:
-        subset = subset.around_peak(*event_window_days)
-    gp_flux, fit = gp.interpolate(subset, wavelengths_a, gp_backend, max_points)
+    subset = preparation.apply(lightcurves.subset(selected))
+    gp_flux, fit = gp.interpolate(subset, wavelengths_a, gp_backend, preparation.max_points)
     gp_ok = fit.ok & np.isfinite(gp_flux).all(axis=(1, 2))
     status[selected[~gp_ok]] = "error:gp"
     span_days = subset.jd_last - subset.jd_first
     return selected[gp_ok], gp_flux[gp_ok], span_days[gp_ok], status
-
-
-def gp_max_points(card: dict) -> int:
-    """The most points a model's GP fits per light curve (its card's ``gp_max_points``, else ``gp.MAX_POINTS``)."""
-    return int(card.get("gp_max_points", gp.MAX_POINTS))
 
 
 def classify_batch(lightcurves: LightCurves, status: np.ndarray, model: T2Model, gp_backend: str = "batched"):
@@ -50,8 +72,8 @@ def classify_batch(lightcurves: LightCurves, status: np.ndarray, model: T2Model,
     uncertainty = np.full(len(lightcurves), np.nan, dtype=np.float32)
     if not np.any(np.asarray(status) == STATUS_OK):
         return probabilities, uncertainty, np.asarray(status, dtype=object).copy()
-    selected, gp_flux, span_days, status = gp_inputs(lightcurves, status, model.wavelengths_a, gp_backend,
-                                                     model.card.get("event_window_days"), gp_max_points(model.card))
+    selected, gp_flux, span_days, status = gp_inputs(lightcurves, status, model.wavelengths_a,
+                                                     GPPreparation.of_card(model.card), gp_backend)
     predicted, predicted_uncertainty = model.predict(gp_flux, span_days)
     model_ok = np.isfinite(predicted).all(axis=1) & np.isfinite(predicted_uncertainty)
     status[selected[~model_ok]] = "error:model"

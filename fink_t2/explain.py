@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 
 from . import gp
-from .classify import STATUS_OK, gp_max_points
+from .classify import STATUS_OK, GPPreparation
 from .cuts import SelectionCuts, apply_cuts
 from .lightcurves import LightCurves
 from .models import DEFAULT_MODEL, check_model, load_model, network_inputs
@@ -73,8 +73,7 @@ def explain(path, object_id: str, model_name: Optional[str] = None) -> dict:
     status = apply_cuts(lightcurves, SelectionCuts())
     if status[0] != STATUS_OK:
         raise ValueError(f"object {object_id!r} is not classified ({status[0]})")
-    window = card.get("event_window_days")
-    lightcurves = (lightcurves.around_peak(*window) if window else lightcurves).thinned(gp_max_points(card))
+    lightcurves = GPPreparation.of_card(card).apply(lightcurves)
     gp_mean, fit = gp.interpolate(lightcurves, card["wavelengths_a"])
     span_days = lightcurves.jd_last - lightcurves.jd_first
     probabilities, uncertainty = load_model(model_name).predict(gp_mean, span_days)

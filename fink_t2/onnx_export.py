@@ -7,11 +7,14 @@ ONNX opset ``OPSET``, which ONNX Runtime 1.16 (the version in Fink's ZTF image) 
 gains ``onnx = {"opset", "exporter", "files": {weight file: graph}}`` and the graphs' sha256.
 Each graph is checked against Keras on random inputs before the card is written.
 
-One rewrite follows the export (``softmax_over_last_axis``): tf2onnx computes the attention scores
-transposed, keys by queries, and normalises them over axis 2, which ONNX Runtime runs through a
-transpose, the softmax and a transpose back; computing queries by keys instead puts the softmax on the
-last axis and drops the transposes: the same numbers, 0.79 -> 0.48 ms per object for t2-ztf-gr-v3
-(one thread, 64 objects per call).
+Two rewrites follow the export:
+
+- ``softmax_over_last_axis``: tf2onnx computes the attention scores transposed, keys by queries, and
+  normalises them over axis 2, which ONNX Runtime runs through a transpose, the softmax and a transpose
+  back; computing queries by keys instead puts the softmax on the last axis and drops the transposes: the
+  same numbers, 0.79 -> 0.48 ms per object for t2-ztf-gr-v3 (one thread, 64 objects per call).
+- ``fused_layer_normalization``: tf2onnx spells each layer normalisation out in 13 elementwise and pooling
+  nodes; ONNX's ``LayerNormalization`` operator (opset 17) does it in one.
 """
 import json
 from pathlib import Path
@@ -48,7 +51,8 @@ def export_onnx(card_file) -> dict:
         expected = np.asarray(network(inputs, training=False))  # Keras exports only a model that was called
         graph = weights.replace(".weights.h5", ".onnx")
         network.export(str(root / graph), format="onnx", opset_version=OPSET, verbose=False)
-        onnx.save(softmax_over_last_axis(onnx.load(str(root / graph))), str(root / graph))
+        rewritten = fused_layer_normalization(softmax_over_last_axis(onnx.load(str(root / graph))))
+        onnx.save(rewritten, str(root / graph))
         session = onnxruntime.InferenceSession(str(root / graph), providers=["CPUExecutionProvider"])
         got = session.run(None, {i.name: x for i, x in zip(session.get_inputs(), inputs)})[0]
         if not np.abs(got - expected).max() <= TOLERANCE:
@@ -61,16 +65,22 @@ def export_onnx(card_file) -> dict:
     return card
 
 
+def _consumers(graph) -> dict:
+    """Tensor name -> the nodes that read it (each node once)."""
+    consumers = {}
+    for node in graph.node:
+        for name in dict.fromkeys(node.input):
+            consumers.setdefault(name, []).append(node)
+    return consumers
+
+
 def softmax_over_last_axis(model):
     """The ONNX ``model`` with each attention block's scores computed queries x keys and normalised over
     the last axis: the pattern ``Transpose(K) -> MatMul(K, Q^T) -> Softmax(axis=2) -> Transpose(0,1,3,2)``
     becomes ``MatMul(Q, K^T) -> Softmax(axis=3)``; other graphs are left as they are."""
     graph = model.graph
     producer = {output: node for node in graph.node for output in node.output}
-    consumers = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    consumers = _consumers(graph)
 
     def perm(node):
         return list(node.attribute[0].ints) if node.op_type == "Transpose" else None
@@ -94,4 +104,73 @@ def softmax_over_last_axis(model):
         dropped.append(after[0])
     for node in dropped:
         graph.node.remove(node)
+    return model
+
+
+def fused_layer_normalization(model):
+    """The ONNX ``model`` with each layer normalisation over the last axis as tf2onnx writes it,
+    ``mean = GlobalAveragePool(x)``, ``var = GlobalAveragePool((x - mean)**2)``,
+    ``g = gamma / Sqrt(var + eps)``, ``x * g + (-mean * g + beta)``, made one ``LayerNormalization`` node
+    (the same numbers to float32 rounding); other graphs are left as they are."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    constants = {tensor.name: tensor for tensor in graph.initializer}
+    consumers = _consumers(graph)
+
+    def single(name, op_type):
+        """The one node reading ``name`` if it is an ``op_type``, else None."""
+        nodes = consumers.get(name, [])
+        return nodes[0] if len(nodes) == 1 and nodes[0].op_type == op_type else None
+
+    def chain(name, *op_types):
+        """The nodes of a chain of single readers from ``name``, or None where it breaks."""
+        nodes = []
+        for op_type in op_types:
+            node = single(name, op_type)
+            if node is None:
+                return None
+            nodes.append(node)
+            name = node.output[0]
+        return nodes
+
+    def other_input(node, name):
+        return next(i for i in node.input if i != name)
+
+    fused = []
+    for mean in [node for node in graph.node if node.op_type == "GlobalAveragePool"]:
+        x = mean.input[0]
+        readers = {node.op_type: node for node in consumers.get(mean.output[0], [])}
+        if set(readers) != {"Neg", "Sub"} or list(readers["Sub"].input) != [x, mean.output[0]]:
+            continue
+        negative, difference = readers["Neg"], readers["Sub"]
+        variance = chain(difference.output[0], "Mul", "GlobalAveragePool", "Add", "Sqrt", "Reciprocal", "Mul")
+        if variance is None or variance[0].input[0] != variance[0].input[1]:
+            continue
+        square, pooled, plus_epsilon, root, inverse, gain = variance
+        gain_readers = {i: node for node in consumers.get(gain.output[0], []) for i in node.input}
+        times_x, times_negative = gain_readers.get(x), gain_readers.get(negative.output[0])
+        shift = times_negative is not None and chain(times_negative.output[0], "Add", "Add")
+        if times_x is None or times_x.op_type != "Mul" or not shift:
+            continue
+        plus_beta, total = shift
+        epsilon, gamma = other_input(plus_epsilon, pooled.output[0]), other_input(gain, inverse.output[0])
+        beta = other_input(plus_beta, times_negative.output[0])
+        if (not {epsilon, gamma, beta} <= constants.keys()
+                or set(total.input) != {times_x.output[0], plus_beta.output[0]}):
+            continue
+        scale, bias = (numpy_helper.from_array(numpy_helper.to_array(constants[name]).ravel(), f"{name}/layer_norm")
+                       for name in (gamma, beta))
+        graph.initializer.extend([scale, bias])
+        node = helper.make_node("LayerNormalization", [x, scale.name, bias.name], [total.output[0]],
+                                name=f"{mean.name}/layer_norm", axis=-1,
+                                epsilon=float(numpy_helper.to_array(constants[epsilon])))
+        fused.append((node, [mean, negative, difference, *variance, times_x, times_negative, plus_beta, total]))
+    for node, replaced in fused:
+        graph.node.insert(list(graph.node).index(replaced[-1]), node)
+        for old in replaced:
+            graph.node.remove(old)
+    used = {name for node in graph.node for name in node.input}
+    for tensor in [tensor for tensor in graph.initializer if tensor.name not in used]:
+        graph.initializer.remove(tensor)
     return model

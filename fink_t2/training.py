@@ -42,10 +42,9 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .classify import gp_inputs
+from .classify import GPPreparation, gp_inputs
 from .cuts import SelectionCuts, apply_cuts
 from .datasets import LabelledPoints, read_elasticc, read_plasticc, read_ztf_tables
-from . import gp
 from .gp import N_TIMES
 from .lightcurves import mag_to_fluxcal
 from .models import file_sha256, fit_scaling, network_inputs
@@ -134,15 +133,21 @@ def training_draws(data: LabelledPoints, n_draws: int, rng: np.random.Generator,
             pd.Series(np.concatenate(origins), index=ids))
 
 
-def preprocess(data: LabelledPoints, wavelengths_a, event_window_days=EVENT_WINDOW_DAYS, max_points=gp.MAX_POINTS):
-    """GP inputs of the objects that pass the light-curve cuts, as at inference.
+def gp_preparation(survey: str) -> GPPreparation:
+    """What the GP keeps of the light curves of a ``survey`` model trained here (written in its card)."""
+    adapter = ADAPTERS[survey]
+    return GPPreparation(EVENT_WINDOW_DAYS, adapter.BIN_DAYS, adapter.GP_MAX_POINTS)
+
+
+def preprocess(data: LabelledPoints, wavelengths_a, preparation: GPPreparation):
+    """GP inputs of the objects that pass the light-curve cuts, as at inference (``preparation``: what the GP
+    keeps of each light curve, as the card will say).
 
     Returns ``(selected (k,) positions in data.labels, gp_flux (k, T, B), span_days (k,))``.
     """
     lightcurves = data.lightcurves()
     status = apply_cuts(lightcurves, SelectionCuts())
-    selected, gp_flux, span_days, _ = gp_inputs(lightcurves, status, wavelengths_a,
-                                                event_window_days=event_window_days, max_points=max_points)
+    selected, gp_flux, span_days, _ = gp_inputs(lightcurves, status, wavelengths_a, preparation)
     return selected, gp_flux, span_days
 
 
@@ -235,8 +240,9 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
 
     flux_parts, span_parts, y_parts, fold_parts = [], [], [], []
     class_index = {name: i for i, name in enumerate(CLASSES)}
+    preparation = gp_preparation(survey)
     for name, draws, origin in sets:
-        selected, gp_flux, span_days = preprocess(draws, config["wavelengths_a"], max_points=adapter.GP_MAX_POINTS)
+        selected, gp_flux, span_days = preprocess(draws, config["wavelengths_a"], preparation)
         labels = draws.labels.to_numpy()[selected]
         log.info("%s: %d draws of %d objects, %d pass the cuts", name, len(draws.labels), origin.nunique(), len(selected))
         flux_parts.append(gp_flux)
@@ -296,8 +302,9 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
         "bands": list(config["bands"]),
         "wavelengths_a": list(config["wavelengths_a"]),
         "n_times": N_TIMES,
-        "event_window_days": list(EVENT_WINDOW_DAYS),
-        "gp_max_points": adapter.GP_MAX_POINTS,
+        "event_window_days": list(preparation.event_window_days),
+        "bin_days": preparation.bin_days,
+        "gp_max_points": preparation.max_points,
         **inputs,
         "class_weights": {f: w.round(6).tolist() for f, w in weights.items()},
         "training_data": {

@@ -30,6 +30,8 @@ HISTORY_DAYS = 30.0
 #: Most points a ZTF light curve's GP is fitted on (longer ones are thinned evenly; an alert's 30 days hold far
 #: fewer).
 GP_MAX_POINTS = 300
+#: ZTF light curves are not binned in time (a night holds one or two points per band).
+BIN_DAYS = None
 #: Effective wavelengths of ZTF g and r, Angstrom, in ``BANDS`` order.
 WAVELENGTHS_A = (4804.79, 6436.92)
 

@@ -12,7 +12,7 @@ pytestmark = requires_train_extra
 def test_class_activation_maps_add_up_to_the_logits(bts_table):
     """GAP + dense head: mean_t cam_t + aux share + bias is each class's logit, so the softmax of these
     rebuilt logits is the network's own output, for the general network and the expert."""
-    from fink_t2.classify import gp_inputs
+    from fink_t2.classify import GPPreparation, gp_inputs
     from fink_t2.cuts import SelectionCuts, apply_cuts
     from fink_t2.realdata import bts_windows
     from fink_t2.t2net import class_activation_map, load_networks
@@ -20,7 +20,7 @@ def test_class_activation_maps_add_up_to_the_logits(bts_table):
     card, root = models.check_model(models.DEFAULT_MODEL)
     lightcurves = bts_windows(bts_table, 12)
     _, gp_flux, span_days, _ = gp_inputs(lightcurves, apply_cuts(lightcurves, SelectionCuts()), card["wavelengths_a"],
-                                         event_window_days=card["event_window_days"])
+                                         GPPreparation.of_card(card))
     inputs = models.network_inputs(gp_flux, span_days, card)
     for network in load_networks(card, root, card["weights"]):
         n_classes = network.output.shape[-1]

@@ -141,3 +141,23 @@ def test_first_days_keeps_the_prefix_and_moves_the_last_point():
     assert early.n_points.tolist() == [3, 1]  # day 0, 2 and 5 of the first; the one point of the second
     assert early.jd_last.tolist() == [15.0, 10.0] and early.jd_first.tolist() == [10.0, 10.0]
     assert (early.flux_fluxcal[~early.mask] == 0).all()
+
+
+def test_binned_by_hand_one_point_per_night_and_band():
+    # night JD [2459000, 2459001): three g points and one r; the next night one g point
+    jd = np.array([2459000.1, 2459000.2, 2459000.3, 2459000.25, 2459001.5])
+    band = np.array([1, 1, 1, 2, 1])
+    flux = np.array([10.0, 20.0, 40.0, 5.0, 7.0])
+    err = np.array([1.0, 2.0, 2.0, 1.0, 1.0])
+    from fink_t2.lightcurves import lightcurves_from_points
+    lc = lightcurves_from_points(np.zeros(5, int), 1, jd, band - 1, flux, err, 2)
+    nightly = lc.binned(1.0)
+    m = nightly.mask[0]
+    assert nightly.n_points.tolist() == [3]
+    # g on the first night: weights 1, 1/4, 1/4 -> mean (10 + 5 + 10) / 1.5, error 1.5 ** -0.5, time the plain mean
+    np.testing.assert_allclose(nightly.flux_fluxcal[0, m], [25.0 / 1.5, 5.0, 7.0])
+    np.testing.assert_allclose(nightly.fluxerr_fluxcal[0, m], [1.5**-0.5, 1.0, 1.0])
+    np.testing.assert_allclose(nightly.jd_first[0] + nightly.time_days[0, m], [2459000.2, 2459000.25, 2459001.5])
+    assert nightly.band[0, m].tolist() == [0, 1, 0]
+    # bins narrower than any gap change nothing
+    assert lc.binned(1e-6) is lc

@@ -39,14 +39,15 @@ def test_peak_normalized_scaling_by_hand():
 
 def test_time_channels_are_the_gp_grid_in_days(bts_table):
     """The time channel is the GP's prediction time in days / 100, from the span the classifier passes."""
-    from fink_t2.classify import gp_inputs
+    from fink_t2.classify import GPPreparation, gp_inputs
     from fink_t2.cuts import SelectionCuts, apply_cuts
     from fink_t2.gp import prediction_times
     from fink_t2.ztf import WAVELENGTHS_A as ZTF_WAVELENGTHS_A
     from fink_t2.realdata import bts_windows
 
     lightcurves = bts_windows(bts_table, 30)
-    selected, gp_flux, span_days, _ = gp_inputs(lightcurves, apply_cuts(lightcurves, SelectionCuts()), ZTF_WAVELENGTHS_A)
+    selected, gp_flux, span_days, _ = gp_inputs(lightcurves, apply_cuts(lightcurves, SelectionCuts()), ZTF_WAVELENGTHS_A,
+                                                GPPreparation())
     card = {"input_scaling": {"method": "per_object_robust"}, "bands": ["g", "r"],
             "time_channels": ["time_days_over_100", "log10_span_days"], "aux_inputs": ["log10_span_days"]}
     x, aux = models.network_inputs(gp_flux, span_days, card)

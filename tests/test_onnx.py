@@ -16,7 +16,7 @@ def real_gp_inputs(bts_table):
     import pyarrow.parquet as pq
 
     from fink_t2 import rubin
-    from fink_t2.classify import gp_inputs, gp_max_points
+    from fink_t2.classify import GPPreparation, gp_inputs
     from fink_t2.cuts import SelectionCuts, apply_cuts
     from fink_t2.datasets import read_elasticc
     from fink_t2.realdata import alert_lightcurves, bts_windows
@@ -38,8 +38,7 @@ def real_gp_inputs(bts_table):
         for lightcurves in sets_of_survey:
             status = apply_cuts(lightcurves, SelectionCuts.none())
             _, gp_flux, span_days, _ = gp_inputs(lightcurves, status, card["wavelengths_a"],
-                                                 event_window_days=card["event_window_days"],
-                                                 max_points=gp_max_points(card))
+                                                 GPPreparation.of_card(card))
             parts.append((gp_flux, span_days))
         out[tuple(card["bands"])] = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     return out
@@ -58,6 +57,21 @@ def test_onnx_runtime_gives_the_keras_probabilities_on_real_inputs(name, real_gp
         assert (onnx_model.engine, keras_model.engine) == ("onnx", "keras")
         difference = np.abs(onnx_model.predict_proba(gp_flux, span_days) - keras_model.predict_proba(gp_flux, span_days))
         assert difference.max() <= 1e-5, (name, weights, difference.max())
+
+
+@requires_train_extra
+@pytest.mark.parametrize("name", [n for n in models.available_models() if "onnx" in models.read_card(n)])
+def test_shipped_graphs_have_one_node_per_layer_normalisation(name):
+    """Each network block normalises twice (after attention, after the feed-forward): tf2onnx's spelled-out
+    form (pooled means) is gone and ONNX's operator stands in its place."""
+    import onnx
+
+    card, root = models.check_model(name)
+    networks = 2 if "expert" in card else 1
+    for graph in card["onnx"]["files"].values():
+        op_types = [node.op_type for node in onnx.load(str(root / graph)).graph.node]
+        assert op_types.count("LayerNormalization") == 2 * networks * card["architecture"]["blocks"], (name, graph)
+        assert "GlobalAveragePool" not in op_types
 
 
 def test_classify_path_imports_neither_tensorflow_nor_keras():

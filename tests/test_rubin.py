@@ -72,6 +72,26 @@ def test_real_alert_histories_are_read_as_a_loop_reads_them():
     assert arrays["solar_system"].tolist() == [r["pred"]["is_sso"] for r in rows] and arrays["solar_system"].any()
 
 
+def test_real_alerts_binned_by_night_as_pandas_groups_them():
+    """``LightCurves.binned`` on the real Rubin alerts against a pandas groupby by (alert, JD night, band)."""
+    table = pq.read_table(shared_path(REAL_ALERTS), columns=["diaSource", "prvDiaSources"])
+    lc = _lightcurves(rubin.alert_arrays(table))
+    nightly = lc.binned(rubin.BIN_DAYS)
+    row, column = np.nonzero(lc.mask)
+    points = pd.DataFrame({"alert": row, "night": np.floor(lc.jd_first[row] + lc.time_days[row, column]),
+                           "band": lc.band[row, column], "weight": lc.fluxerr_fluxcal[row, column] ** -2.0})
+    points["weighted_flux"] = points["weight"] * lc.flux_fluxcal[row, column]
+    bins = points.groupby(["alert", "night", "band"]).sum()
+    assert nightly.n_points.sum() == len(bins) < lc.n_points.sum()
+    np.testing.assert_array_equal(nightly.n_points, bins.groupby("alert").size().reindex(range(len(lc)), fill_value=0))
+    row, column = np.nonzero(nightly.mask)
+    ours = pd.DataFrame({"alert": row, "night": np.floor(nightly.jd_first[row] + nightly.time_days[row, column]),
+                         "band": nightly.band[row, column], "flux": nightly.flux_fluxcal[row, column],
+                         "error": nightly.fluxerr_fluxcal[row, column]}).set_index(["alert", "night", "band"]).sort_index()
+    np.testing.assert_allclose(ours["flux"], bins["weighted_flux"] / bins["weight"], rtol=1e-12)
+    np.testing.assert_allclose(ours["error"], bins["weight"] ** -0.5, rtol=1e-12)
+
+
 def test_rubin_cuts():
     arrays = rubin.alert_arrays(pq.read_table(shared_path(REAL_ALERTS), columns=["diaSource", "prvDiaSources"]))
     lc = _lightcurves(arrays)

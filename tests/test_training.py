@@ -118,7 +118,7 @@ def test_training_inputs_equal_inference_inputs(bts_table):
     model = load_model()  # the default, trained model
     data = read_ztf_table(shared_path("bts_dev/bts_dev_lightcurves.parquet"))
     first = LabelledPoints(data.points, data.labels.iloc[:50], data.bands)
-    selected, gp_flux, span_days = training.preprocess(first, model.wavelengths_a)
+    selected, gp_flux, span_days = training.preprocess(first, model.wavelengths_a, training.gp_preparation("ztf"))
     via_training = model.predict_proba(gp_flux, span_days)
     table = bts_table[bts_table.objectId.isin(first.labels.index)]
     via_api = classify_lightcurves(table, model).set_index("objectId").loc[first.labels.index[selected], model.classes]
@@ -191,6 +191,7 @@ def test_lsst_training_with_an_elasticc_expert(tmp_path, monkeypatch):
     monkeypatch.setenv("FINK_T2_MODEL_DIR", str(tmp_path))
     assert read_card("tiny-lsst")["bands"] == list(rubin.BANDS) and len(card["input_scaling"]["scale"]) == 6
     assert card["wavelengths_a"] == list(rubin.WAVELENGTHS_A) and card["training_data"]["history_days"] == 365.0
+    assert (card["bin_days"], card["gp_max_points"]) == (1.0, 48)  # nightly bins, as inference reads the card
     assert card["expert"]["classes"] == ["SNII", "SNIa"] and card["cv"]["assignment"].endswith("str(SNID)) % folds")
     sha = card["source"]["sha256"]
     assert sha["fold0.weights.h5"] == sha["fold1.weights.h5"] == sha["model.weights.h5"]
