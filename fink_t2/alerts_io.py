@@ -108,56 +108,55 @@ def read_avro_table(path, survey: Optional[str] = None) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def _check_rubin_schema(file: Path, schema: pa.Schema):
-    """Raise ``InputError`` naming the column or field of a Rubin alert file that is missing or malformed."""
-    for column in (rubin.SOURCE_COLUMN, rubin.HISTORY_COLUMN):
+def _is_text(arrow_type) -> bool:
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+
+
+def _source_columns(file: Path, schema: pa.Schema, source_column: str, history_column: str):
+    """The struct types of an alert file's source column (a struct) and of its history column's items (a list
+    of structs); ``InputError`` naming the column that is missing or of another type."""
+    for column in (source_column, history_column):
         if column not in schema.names:
-            raise InputError(f"{file}: missing column '{column}' (Rubin alerts need '{rubin.SOURCE_COLUMN}' and "
-                             f"'{rubin.HISTORY_COLUMN}')")
-    source, history = schema.field(rubin.SOURCE_COLUMN).type, schema.field(rubin.HISTORY_COLUMN).type
+            raise InputError(f"{file}: missing column '{column}' (alerts need '{source_column}' and "
+                             f"'{history_column}')")
+    source, history = schema.field(source_column).type, schema.field(history_column).type
     if not pa.types.is_struct(source):
-        raise InputError(f"{file}: column '{rubin.SOURCE_COLUMN}' should be a struct, not {source}")
+        raise InputError(f"{file}: column '{source_column}' should be a struct, not {source}")
     if not (pa.types.is_list(history) or pa.types.is_large_list(history)) or not pa.types.is_struct(history.value_type):
-        raise InputError(f"{file}: column '{rubin.HISTORY_COLUMN}' should be a list of structs, not {history}")
-    try:
-        names = rubin.FIELD_NAMES[rubin.schema_of(f.name for f in source)]
-    except ValueError as error:
-        raise InputError(f"{file}: {error}") from error
-    for column, struct in ((rubin.SOURCE_COLUMN, source), (rubin.HISTORY_COLUMN, history.value_type)):
-        for role, field in names.items():
-            index = struct.get_field_index(field)
-            if index < 0:
-                raise InputError(f"{file}: column '{column}' has no field '{field}'")
-            field_type = struct.field(index).type
-            is_text = pa.types.is_string(field_type) or pa.types.is_large_string(field_type)
-            if not (is_text if role == "band" else pa.types.is_floating(field_type)):
-                raise InputError(f"{file}: field '{column}.{field}' has type {field_type}, expected "
-                                 f"{'string' if role == 'band' else 'floating'}")
+        raise InputError(f"{file}: column '{history_column}' should be a list of structs, not {history}")
+    return source, history.value_type
 
 
-def _check_alert_schema(file: Path, schema: pa.Schema, survey: str):
-    """Raise ``InputError`` naming the column or field that is missing or of the wrong type."""
-    if survey == "lsst":
-        return _check_rubin_schema(file, schema)
-    names = set(schema.names)
-    if set(REQUIRED_HISTORY_COLUMNS) <= names:
-        return
-    for column in ("candidate", "prv_candidates"):
-        if column not in names:
-            raise InputError(f"{file}: missing column '{column}' (alerts need 'candidate' and 'prv_candidates')")
-    candidate, history = schema.field("candidate").type, schema.field("prv_candidates").type
-    if not pa.types.is_struct(candidate):
-        raise InputError(f"{file}: column 'candidate' should be a struct, not {candidate}")
-    if not (pa.types.is_list(history) or pa.types.is_large_list(history)) or not pa.types.is_struct(history.value_type):
-        raise InputError(f"{file}: column 'prv_candidates' should be a list of structs, not {history}")
-    for column, struct in (("candidate", candidate), ("prv_candidates", history.value_type)):
-        for field, type_ok in REQUIRED_FIELDS.items():
+def _check_fields(file: Path, structs: dict, field_types: dict):
+    """``InputError`` naming the first field of ``field_types`` (name -> Arrow type test) that a struct of
+    ``structs`` (column name -> struct type) lacks or holds with another type."""
+    for column, struct in structs.items():
+        for field, type_ok in field_types.items():
             index = struct.get_field_index(field)
             if index < 0:
                 raise InputError(f"{file}: column '{column}' has no field '{field}'")
             if not type_ok(struct.field(index).type):
                 raise InputError(f"{file}: field '{column}.{field}' has type {struct.field(index).type}, "
-                                 f"expected {type_ok.__name__.replace('is_', '')}")
+                                 f"expected {type_ok.__name__.replace('is_', '').strip('_')}")
+
+
+def _check_alert_schema(file: Path, schema: pa.Schema, survey: str):
+    """Raise ``InputError`` naming the column or field that is missing or of the wrong type."""
+    if survey == "lsst":
+        columns = (rubin.SOURCE_COLUMN, rubin.HISTORY_COLUMN)
+        source, history = _source_columns(file, schema, *columns)
+        try:
+            names = rubin.FIELD_NAMES[rubin.schema_of(f.name for f in source)]
+        except ValueError as error:
+            raise InputError(f"{file}: {error}") from error
+        field_types = {field: _is_text if role == "band" else pa.types.is_floating for role, field in names.items()}
+    elif set(REQUIRED_HISTORY_COLUMNS) <= set(schema.names):
+        return
+    else:
+        columns = ("candidate", "prv_candidates")
+        source, history = _source_columns(file, schema, *columns)
+        field_types = REQUIRED_FIELDS
+    _check_fields(file, dict(zip(columns, (source, history))), field_types)
 
 
 def check_parquet_alerts(path, survey: Optional[str] = None):
