@@ -137,7 +137,7 @@ def train_command(args) -> int:
     card = train(Path(args.out), seed=args.seed, ztf_tables=args.ztf_table, n_folds=args.folds, history_kinds=kinds,
                  plasticc_dir=args.plasticc_dir, plasticc_draws=args.plasticc_draws, epochs=args.epochs,
                  ztf_draws=args.ztf_draws, expert_epochs=args.expert_epochs, workers=args.workers, survey=args.survey,
-                 real_alerts=args.elasticc)
+                 real_alerts=args.elasticc, alerts_in_general=args.elasticc_in_general)
     print(f"fink-t2: model {card['id']} trained in {card['training']['seconds']} s -> {args.out}")
     return 0
 
@@ -265,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "repeat it for several tables (an object in two keeps the first one's)")
     train.add_argument("--elasticc", help="--survey lsst: a folder of labelled ELAsTiCC alerts (classId=111/, "
                                           "classId=113/) that trains the real-data expert, cross-validated by SNID")
+    train.add_argument("--elasticc-in-general", action="store_true",
+                       help="--elasticc: train the general network on those alerts too (with its own fold models: "
+                            "six general fits instead of one)")
     train.add_argument("--history-kinds",
                        help=f"probabilities of the history draws, e.g. alert=0.3,early=0.2,full=0.2,first_days=0.3 "
                             f"(default: {','.join(f'{k}={v:g}' for k, v in training.HISTORY_KINDS.items())})")

@@ -193,7 +193,7 @@ def _fit_and_save(path, x, aux, y, weights, seed, epochs, architecture, n_classe
 def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_dir=None, plasticc_draws: int = 1,
           ztf_draws: int = 10, epochs: int = 30, expert_epochs: int = EXPERT_EPOCHS, architecture=None,
           workers: Optional[int] = None, survey: str = "ztf", history_kinds: Optional[dict] = None,
-          real_alerts=None) -> dict:
+          real_alerts=None, alerts_in_general: bool = False) -> dict:
     """Train a model into ``out`` (weights folder; the card goes to ``out.parent / (out.name + '.json')``).
 
     ``survey`` (``surveys.ADAPTERS``) chooses the bands, wavelengths and alert history (the survey's
@@ -204,9 +204,10 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     objects of its fold (by objectId, across the tables), for cross-validated evaluation. Unless ``expert_epochs`` is 0,
     a real-data expert (see ``t2net.with_expert``) is trained on those objects alone,
     over the classes they hold, with its own fold models. For LSST, ``real_alerts`` (a folder of labelled
-    ELAsTiCC alerts, ``datasets.read_elasticc``) trains the expert alone, one sample per alert as it was
+    ELAsTiCC alerts, ``datasets.read_elasticc``) trains the expert, one sample per alert as it was
     received, with folds by ``SNID``; the general network sees PLAsTiCC only, so its fold files are copies
-    of it. The networks are fitted
+    of it, unless ``alerts_in_general``: then the general network is trained on the alerts too, with its own
+    fold models. The networks are fitted
     ``workers`` at a time (default: one per CPU core), each in its own process with
     one thread: these small networks use a core far better that way than one
     network on several threads (measured 1.5x the throughput on 2 cores). The ONNX graphs
@@ -226,8 +227,10 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     kinds = history_kinds or HISTORY_KINDS
     if ztf_tables and survey != "ztf":
         raise ValueError("real ZTF light curves (ztf_tables) train ZTF models only")
-    if real_alerts is not None and survey != "lsst":
+    if (real_alerts is not None or alerts_in_general) and survey != "lsst":
         raise ValueError("labelled ELAsTiCC alerts (real_alerts) train LSST models only")
+    if alerts_in_general and real_alerts is None:
+        raise ValueError("alerts_in_general: give the labelled ELAsTiCC alerts (real_alerts) to train on")
     plasticc = read_plasticc("train", plasticc_dir, config["bands"])
     sets = [("plasticc", *training_draws(plasticc, plasticc_draws, rng, config["simulate_ztf"], config["history_days"],
                                          kinds))]
@@ -259,7 +262,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
 
     out.mkdir(parents=True, exist_ok=True)
     real = folds >= 0  # the real samples (none without ztf_tables or real_alerts)
-    general_sees_real = survey == "ztf"
+    general_sees_real = survey == "ztf" or alerts_in_general
     # which samples each model file leaves out: none, or the real objects of fold k
     uses = {"model.weights.h5": np.ones(len(y), dtype=bool)}
     if real.any():
@@ -334,7 +337,9 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
         card["training_data"]["elasticc"] = {"folder": Path(real_alerts).name, "alerts": len(sets[1][1].labels),
                                              "objects": int(sets[1][2].nunique()), "samples": "one per alert"}
         card["cv"] = {"folds": n_folds, "data": Path(real_alerts).name, "assignment": "zlib.crc32(str(SNID)) % folds",
-                      "general_network": "saw no ELAsTiCC alert: the fold files are copies of model.weights.h5"}
+                      "general_network": ("trained on the ELAsTiCC alerts too, fold k without those of fold k"
+                                          if alerts_in_general else
+                                          "saw no ELAsTiCC alert: the fold files are copies of model.weights.h5")}
     if real_name:
         card["cv"]["weights"] = [f"fold{k}.weights.h5" for k in range(n_folds)]
     if len(expert_group):

@@ -177,9 +177,11 @@ def test_train_writes_a_verified_card_and_cross_validated_folds(tmp_path, monkey
 
 
 @requires_train_extra
-def test_lsst_training_with_an_elasticc_expert(tmp_path, monkeypatch):
+@pytest.mark.parametrize("in_general", [False, True])
+def test_lsst_training_with_an_elasticc_expert(tmp_path, monkeypatch, in_general):
     """A one-epoch LSST run: six bands, the expert trained on labelled ELAsTiCC alerts with folds by SNID, the
-    general network (PLAsTiCC only) serving every fold, and cross-validated scores on ELAsTiCC."""
+    general network serving every fold (PLAsTiCC only) or with fold models of its own (the alerts in it too),
+    and cross-validated scores on ELAsTiCC."""
     from fink_t2 import rubin
     from fink_t2.evaluate import evaluate
     from fink_t2.models import read_card
@@ -187,14 +189,18 @@ def test_lsst_training_with_an_elasticc_expert(tmp_path, monkeypatch):
     _plasticc()
     elasticc = shared_path("rubin_alerts/elasticc")
     card = training.train(tmp_path / "tiny-lsst", survey="lsst", real_alerts=elasticc, n_folds=2, epochs=1,
-                          expert_epochs=1)
+                          expert_epochs=1, alerts_in_general=in_general)
     monkeypatch.setenv("FINK_T2_MODEL_DIR", str(tmp_path))
     assert read_card("tiny-lsst")["bands"] == list(rubin.BANDS) and len(card["input_scaling"]["scale"]) == 6
     assert card["wavelengths_a"] == list(rubin.WAVELENGTHS_A) and card["training_data"]["history_days"] == 365.0
     assert (card["bin_days"], card["gp_max_points"]) == (1.0, 48)  # nightly bins, as inference reads the card
     assert card["expert"]["classes"] == ["SNII", "SNIa"] and card["cv"]["assignment"].endswith("str(SNID)) % folds")
-    sha = card["source"]["sha256"]
-    assert sha["fold0.weights.h5"] == sha["fold1.weights.h5"] == sha["model.weights.h5"]
+    sha, weights = card["source"]["sha256"], card["class_weights"]
+    if in_general:  # fold k's general network is fitted without the alerts of fold k: fewer SN Ia, other weights
+        assert len({sha["fold0.weights.h5"], sha["fold1.weights.h5"], sha["model.weights.h5"]}) == 3
+        assert weights["fold0.weights.h5"] != weights["model.weights.h5"]
+    else:
+        assert sha["fold0.weights.h5"] == sha["fold1.weights.h5"] == sha["model.weights.h5"]
     assert sha["expert_fold0.weights.h5"] != sha["expert_model.weights.h5"]
     result = evaluate("tiny-lsst", "elasticc")
     assert result["cross_validated"] and result["objects"] == 5282 and set(result["per_class"]) == {"SNIa", "SNII"}
