@@ -183,12 +183,12 @@ def evaluate_command(args) -> int:
     from fink_t2.models import DEFAULT_MODELS
 
     model = args.model or DEFAULT_MODELS["lsst" if args.data == "elasticc" else "ztf"]
-    data = args.data + ("-forced" if args.forced else "")
+    data = args.data + ("+forced" if args.forced else "")  # as the card's metrics name it
     out = args.out or f"evaluation/{model}-{data}-{'all' if args.days is None else f'{args.days:g}d'}"
     result = evaluate(model, args.data, args.days, out, args.data_path, args.forced)
     if args.record:  # before printing: a reader that closes the pipe early must not cancel it
         record(model, result)
-    print(json.dumps({"model": model, "data": args.data, "days": args.days, **summary(result)}))
+    print(json.dumps({"model": model, "data": data, "days": args.days, **summary(result)}))
     print(f"fink-t2: metrics and plots in {out}{'; summary recorded in the model card' if args.record else ''}")
     return 0
 
