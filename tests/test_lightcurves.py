@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from fink_t2.lightcurves import mag_to_fluxcal
+from fink_t2.lightcurves import lightcurves_from_points, mag_to_fluxcal
 from fink_t2.ztf import BANDS, is_positive_difference, lightcurves_from_alerts
 
 
@@ -149,7 +149,6 @@ def test_binned_by_hand_one_point_per_night_and_band():
     band = np.array([1, 1, 1, 2, 1])
     flux = np.array([10.0, 20.0, 40.0, 5.0, 7.0])
     err = np.array([1.0, 2.0, 2.0, 1.0, 1.0])
-    from fink_t2.lightcurves import lightcurves_from_points
     lc = lightcurves_from_points(np.zeros(5, int), 1, jd, band - 1, flux, err, 2)
     nightly = lc.binned(1.0)
     m = nightly.mask[0]
