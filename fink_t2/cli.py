@@ -266,8 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--elasticc", help="--survey lsst: a folder of labelled ELAsTiCC alerts (classId=111/, "
                                           "classId=113/) that trains the real-data expert, cross-validated by SNID")
     train.add_argument("--elasticc-in-general", action="store_true",
-                       help="--elasticc: train the general network on those alerts too (with its own fold models: "
-                            "six general fits instead of one)")
+                       help="--elasticc: fine-tune the general network on PLAsTiCC and those alerts (the shipped one "
+                            "and one per fold, each from the PLAsTiCC-only network)")
     train.add_argument("--history-kinds",
                        help=f"probabilities of the history draws, e.g. alert=0.3,early=0.2,full=0.2,first_days=0.3 "
                             f"(default: {','.join(f'{k}={v:g}' for k, v in training.HISTORY_KINDS.items())})")

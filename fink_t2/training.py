@@ -72,9 +72,16 @@ AUX_INPUT_NAMES = ["log10_span_days"]
 TIME_CHANNEL_NAMES = ["time_days_over_100", "log10_span_days"]
 CLASS_WEIGHT_POWER = 0.5
 BATCH_SIZE = 64
+LEARNING_RATE = 2e-3  # Adam's, at the start of a cosine decay to 5% of it
+#: Fine-tuning the LSST general network on the labelled alerts (``train(alerts_in_general=True)``): from the
+#: PLAsTiCC-only network, on PLAsTiCC and the alerts, for a few epochs at a quarter of the learning rate.
+FINE_TUNE_EPOCHS = 6
+FINE_TUNE_LEARNING_RATE = 5e-4
 #: Epochs of the real-data expert (0: none); its weight files are named EXPERT_PREFIX + the general one's.
 EXPERT_EPOCHS = 30
 EXPERT_PREFIX = "expert_"
+#: The PLAsTiCC-only network that the LSST general networks are fine-tuned from (not kept).
+PLASTICC_ONLY = "plasticc_only.weights.h5"
 
 
 def fold_of(object_ids, n_folds: int) -> np.ndarray:
@@ -160,16 +167,24 @@ def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return (counts.max() / counts) ** CLASS_WEIGHT_POWER
 
 
-def fit_network(x, aux, y, weights, seed: int, epochs: int, architecture: dict, n_classes: int = len(CLASSES)):
-    """A t2 network fitted on inputs ``x`` (n, T, C), ``aux`` (n, A), class indices ``y`` (n,) < n_classes."""
+def fit_network(x, aux, y, weights, seed: int, epochs: int, architecture: dict, n_classes: int = len(CLASSES),
+                init_weights=None):
+    """A t2 network fitted on inputs ``x`` (n, T, C), ``aux`` (n, A), class indices ``y`` (n,) < n_classes.
+
+    From random weights, or fine-tuned from the weight file ``init_weights`` (same architecture and classes)
+    with a learning rate ``FINE_TUNE_LEARNING_RATE``.
+    """
     import keras
 
     from .t2net import build_network
 
     keras.utils.set_random_seed(seed)
     network = build_network(x.shape[1], x.shape[2], n_classes, aux.shape[1], **architecture)
+    if init_weights is not None:
+        network.load_weights(str(init_weights))
     steps = epochs * int(np.ceil(len(x) / BATCH_SIZE))
-    schedule = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps, alpha=0.05)
+    rate = LEARNING_RATE if init_weights is None else FINE_TUNE_LEARNING_RATE
+    schedule = keras.optimizers.schedules.CosineDecay(rate, decay_steps=steps, alpha=0.05)
     network.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy")
     network.fit([x, aux], y, sample_weight=weights, batch_size=BATCH_SIZE, epochs=epochs, shuffle=True, verbose=0)
     return network
@@ -183,9 +198,9 @@ def _single_threaded_worker():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _fit_and_save(path, x, aux, y, weights, seed, epochs, architecture, n_classes) -> int:
+def _fit_and_save(path, x, aux, y, weights, seed, epochs, architecture, n_classes, init_weights=None) -> int:
     """Fit one network (in a worker process) and save its weights to ``path``; returns its parameter count."""
-    network = fit_network(x, aux, y, weights, seed, epochs, architecture, n_classes)
+    network = fit_network(x, aux, y, weights, seed, epochs, architecture, n_classes, init_weights)
     network.save_weights(str(path))
     return int(network.count_params())
 
@@ -206,8 +221,9 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     over the classes they hold, with its own fold models. For LSST, ``real_alerts`` (a folder of labelled
     ELAsTiCC alerts, ``datasets.read_elasticc``) trains the expert, one sample per alert as it was
     received, with folds by ``SNID``; the general network sees PLAsTiCC only, so its fold files are copies
-    of it, unless ``alerts_in_general``: then the general network is trained on the alerts too, with its own
-    fold models. The networks are fitted
+    of it, unless ``alerts_in_general``: then each general network (the shipped one and fold k's) is
+    fine-tuned from the PLAsTiCC-only one on PLAsTiCC and the alerts (fold k's without those of fold k),
+    ``FINE_TUNE_EPOCHS`` epochs each. The networks are fitted
     ``workers`` at a time (default: one per CPU core), each in its own process with
     one thread: these small networks use a core far better that way than one
     network on several threads (measured 1.5x the throughput on 2 cores). The ONNX graphs
@@ -262,30 +278,40 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
 
     out.mkdir(parents=True, exist_ok=True)
     real = folds >= 0  # the real samples (none without ztf_tables or real_alerts)
-    general_sees_real = survey == "ztf" or alerts_in_general
     # which samples each model file leaves out: none, or the real objects of fold k
     uses = {"model.weights.h5": np.ones(len(y), dtype=bool)}
     if real.any():
         uses.update({f"fold{k}.weights.h5": folds != k for k in range(n_folds)})
-    # weight file -> (samples it is fitted on, their class indices, epochs, number of classes)
-    fits = {f: (use if general_sees_real else ~real, y, epochs, len(CLASSES)) for f, use in uses.items()
-            if general_sees_real or f == "model.weights.h5"}
+    # weight file -> (samples it is fitted on, their class indices, epochs, number of classes, initial weights)
+    if survey == "ztf":  # every general fit sees the real light curves of its folds
+        fits = {f: (use, y, epochs, len(CLASSES), None) for f, use in uses.items()}
+    elif alerts_in_general:  # fine-tuned from a network that saw PLAsTiCC only
+        fits = {PLASTICC_ONLY: (~real, y, epochs, len(CLASSES), None)}
+        fits.update({f: (use, y, FINE_TUNE_EPOCHS, len(CLASSES), out / PLASTICC_ONLY) for f, use in uses.items()})
+    else:  # PLAsTiCC only: one network serves every fold
+        fits = {"model.weights.h5": (~real, y, epochs, len(CLASSES), None)}
     expert_group = np.unique(y[real]) if expert_epochs > 0 else np.array([], int)
     if len(expert_group):
         y_expert = np.searchsorted(expert_group, y)  # the expert's own class index (meaningful where real)
-        fits.update({EXPERT_PREFIX + f: (use & real, y_expert, expert_epochs, len(expert_group))
+        fits.update({EXPERT_PREFIX + f: (use & real, y_expert, expert_epochs, len(expert_group), None)
                      for f, use in uses.items()})
     # Each fit weights the classes by its own samples; the card keeps the weights, which inference divides out.
-    weights = {f: class_weights(labels[use], n_classes) for f, (use, labels, _, n_classes) in fits.items()}
+    weights = {f: class_weights(labels[use], n_classes) for f, (use, labels, _, n_classes, _) in fits.items()}
+    n_parameters = {}
     with ProcessPoolExecutor(workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn"),
                              initializer=_single_threaded_worker) as pool:
-        jobs = {pool.submit(_fit_and_save, out / filename, x[use], aux[use], labels[use], weights[filename][labels[use]],
-                            seed, n_epochs, architecture, n_classes): (filename, use.sum())
-                for filename, (use, labels, n_epochs, n_classes) in fits.items()}
-        n_parameters = {}
-        for job in as_completed(jobs):
-            n_parameters[jobs[job][0]] = job.result()
-            log.info("%s: %d samples, %.0f s elapsed", *jobs[job], time.perf_counter() - start_time)
+        for fine_tuning in (False, True):  # fine-tuning starts from the weights of the first round
+            jobs = {pool.submit(_fit_and_save, out / filename, x[use], aux[use], labels[use],
+                                weights[filename][labels[use]], seed, n_epochs, architecture, n_classes, init): (
+                                    filename, use.sum())
+                    for filename, (use, labels, n_epochs, n_classes, init) in fits.items()
+                    if (init is not None) == fine_tuning}
+            for job in as_completed(jobs):
+                n_parameters[jobs[job][0]] = job.result()
+                log.info("%s: %d samples, %.0f s elapsed", *jobs[job], time.perf_counter() - start_time)
+    if PLASTICC_ONLY in fits:  # a starting point only
+        (out / PLASTICC_ONLY).unlink()
+        del weights[PLASTICC_ONLY]
     for filename in set(uses) - set(fits):  # a general network that saw no real sample serves every fold
         shutil.copyfile(out / "model.weights.h5", out / filename)
         weights[filename] = weights["model.weights.h5"]
@@ -322,7 +348,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
             "class_weighting": f"(n_max / n_class) ** {CLASS_WEIGHT_POWER} per fit (class_weights), divided out"
                                " at inference",
         },
-        "training": {"seed": seed, "epochs": epochs, "optimizer": "Adam, cosine decay from 2e-3", "batch_size": BATCH_SIZE,
+        "training": {"seed": seed, "epochs": epochs, "optimizer": f"Adam, cosine decay from {LEARNING_RATE}", "batch_size": BATCH_SIZE,
                      "seconds": round(time.perf_counter() - start_time)},
     }
     real_name = sets[-1][0] if len(sets) > 1 else None
@@ -337,7 +363,9 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
         card["training_data"]["elasticc"] = {"folder": Path(real_alerts).name, "alerts": len(sets[1][1].labels),
                                              "objects": int(sets[1][2].nunique()), "samples": "one per alert"}
         card["cv"] = {"folds": n_folds, "data": Path(real_alerts).name, "assignment": "zlib.crc32(str(SNID)) % folds",
-                      "general_network": ("trained on the ELAsTiCC alerts too, fold k without those of fold k"
+                      "general_network": (f"fine-tuned from a PLAsTiCC-only network on PLAsTiCC and the ELAsTiCC"
+                                          f" alerts ({FINE_TUNE_EPOCHS} epochs, Adam from {FINE_TUNE_LEARNING_RATE}),"
+                                          " fold k without those of fold k"
                                           if alerts_in_general else
                                           "saw no ELAsTiCC alert: the fold files are copies of model.weights.h5")}
     if real_name:

@@ -196,9 +196,10 @@ def test_lsst_training_with_an_elasticc_expert(tmp_path, monkeypatch, in_general
     assert (card["bin_days"], card["gp_max_points"]) == (1.0, 48)  # nightly bins, as inference reads the card
     assert card["expert"]["classes"] == ["SNII", "SNIa"] and card["cv"]["assignment"].endswith("str(SNID)) % folds")
     sha, weights = card["source"]["sha256"], card["class_weights"]
-    if in_general:  # fold k's general network is fitted without the alerts of fold k: fewer SN Ia, other weights
+    if in_general:  # fold k's general network is fine-tuned without the alerts of fold k: fewer SN Ia, other weights
         assert len({sha["fold0.weights.h5"], sha["fold1.weights.h5"], sha["model.weights.h5"]}) == 3
         assert weights["fold0.weights.h5"] != weights["model.weights.h5"]
+        assert not (tmp_path / "tiny-lsst" / training.PLASTICC_ONLY).exists()  # the starting point is not shipped
     else:
         assert sha["fold0.weights.h5"] == sha["fold1.weights.h5"] == sha["model.weights.h5"]
     assert sha["expert_fold0.weights.h5"] != sha["expert_model.weights.h5"]
