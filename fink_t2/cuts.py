@@ -19,6 +19,8 @@ class SelectionCuts:
 
     min_points : fewest kept detections (status ``cut:min_points``).
     min_bands : fewest bands with a detection (``cut:min_bands``).
+    min_span_days : fewest days from the first to the last kept detection (``cut:min_span``): 0.5 asks for two
+        nights, since one night's visits span less.
     max_days_since_start : most days from the source's first variation to its last point (``cut:too_old``).
     reject_solar_system : cut known solar-system objects (``cut:solar_system``).
     hosts : the cross-match classes (SIMBAD) an alert may have (``cut:host``).
@@ -26,6 +28,7 @@ class SelectionCuts:
 
     min_points: Optional[int] = 2
     min_bands: Optional[int] = 2
+    min_span_days: Optional[float] = None
     max_days_since_start: Optional[float] = 90.0
     reject_solar_system: bool = True
     hosts: Optional[Sequence[str]] = None
@@ -60,6 +63,8 @@ def apply_cuts(lightcurves: LightCurves, cuts: SelectionCuts, first_jd=None, sol
         fail("min_points", n_points < cuts.min_points)
     if cuts.min_bands is not None:
         fail("min_bands", (lightcurves.n_points_per_band > 0).sum(axis=1) < cuts.min_bands)
+    if cuts.min_span_days is not None:
+        fail("min_span", lightcurves.jd_last - lightcurves.jd_first < cuts.min_span_days)
     if cuts.max_days_since_start is not None and first_jd is not None:
         start = np.asarray(first_jd, dtype=float)
         with np.errstate(invalid="ignore"):  # an unknown start (NaN) does not cut

@@ -8,8 +8,9 @@ TNS-typed objects, each scored from the history it carried: an alert-level score
 whose card records cross-validation on the evaluated table scores each object with the fold
 model that did not see it; so does any cross-validated model on the TNS alerts.
 
-Definitions: coverage = fraction of objects given a class (passing the
-light-curve cuts: >= 2 points, both bands); accuracy and recall count an
+Definitions: coverage = fraction of objects given a class (passing the survey's
+light-curve cuts: ZTF >= 2 points in both bands; Rubin >= 2 points in >= 2 bands
+over >= 0.5 days); accuracy and recall count an
 unclassified object as wrong; precision is over the objects given that class;
 log-loss is over classified objects, probabilities clipped at 1e-7; balanced accuracy
 is the mean recall over the true classes present; macro-F1 the mean F1 over the
@@ -28,13 +29,13 @@ from typing import Optional
 import numpy as np
 
 from .classify import STATUS_OK, classify_batch, most_probable_class
-from .cuts import SelectionCuts, apply_cuts
+from .cuts import apply_cuts
 from . import ztf
 from .datasets import (ELASTICC_CLASSES, TNS_TYPES, LabelledAlerts, LabelledPoints, read_elasticc, read_plasticc, read_tns_alerts,
                        read_ztf_table)
 from .models import load_model, read_card
 from .realdata import shared_data_dir
-from .surveys import check_model_survey
+from .surveys import ADAPTERS, check_model_survey
 from .training import fold_of
 
 DATASETS = ("bts", "tns", "plasticc-test", "plasticc-test-ztf", "tns-alerts", "elasticc")
@@ -107,7 +108,8 @@ def predict(model_name: str, data, by_folds: bool = False, max_days: Optional[fl
     """
     card = read_card(model_name)
     lightcurves = data.lightcurves(max_days)
-    status = apply_cuts(lightcurves, SelectionCuts())
+    # the survey's cuts on the light curve; those on other alert fields (age, host, solar system) are skipped
+    status = apply_cuts(lightcurves, ADAPTERS[card.get("survey", "ztf")].default_cuts())
     if not by_folds:
         return classify_batch(lightcurves, status, load_model(model_name, calibrated=calibrated))
     cv = card["cv"]

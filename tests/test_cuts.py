@@ -35,3 +35,10 @@ def test_missing_context_skips_those_cuts_and_no_cuts_keeps_everything_with_poin
     lc = _alerts()
     assert apply_cuts(lc, default_cuts()).tolist() == ["ok", "cut:min_points", "cut:min_bands", "ok", "ok"]
     assert (apply_cuts(lc, SelectionCuts.none(), solar_system=np.full(5, True)) == "ok").all()
+
+
+def test_min_span_asks_for_two_nights():
+    """Two detections 0.1 day apart (one night, g then r) are cut; 1 day apart they pass."""
+    lc = lightcurves_from_alerts([np.array([JD0, JD0 + 0.1]), np.array([JD0, JD0 + 1.0])], [np.array([1, 2])] * 2,
+                                 [np.full(2, 18.0)] * 2, [np.full(2, 0.1)] * 2)
+    assert apply_cuts(lc, SelectionCuts(min_span_days=0.5)).tolist() == ["cut:min_span", "ok"]

@@ -98,8 +98,10 @@ def test_rubin_cuts():
     solar_system = arrays["solar_system"].copy()
     solar_system[np.flatnonzero(lc.n_points >= 2)[0]] = True  # one long history flagged too
     status = apply_cuts(lc, rubin.default_cuts(), solar_system=solar_system)
-    expected = np.select([lc.n_points < 2, (lc.n_points_per_band > 0).sum(axis=1) < 2, solar_system],
-                         ["cut:min_points", "cut:min_bands", "cut:solar_system"], "ok")
+    # span of each alert's sources, from the raw MJDs (a second computation)
+    span_days = np.array([np.ptp(t) if t is not None and len(t) else 0.0 for t in arrays["time_mjd"]])
+    expected = np.select([lc.n_points < 2, (lc.n_points_per_band > 0).sum(axis=1) < 2, span_days < 0.5, solar_system],
+                         ["cut:min_points", "cut:min_bands", "cut:min_span", "cut:solar_system"], "ok")
     assert status.tolist() == expected.tolist() and (status == "cut:solar_system").sum() >= 1
     assert rubin.is_solar_system([None, 0, 12, "7"]).tolist() == [False, False, True, True]
 
