@@ -137,7 +137,7 @@ def train_command(args) -> int:
     card = train(Path(args.out), seed=args.seed, ztf_tables=args.ztf_table, n_folds=args.folds, history_kinds=kinds,
                  plasticc_dir=args.plasticc_dir, plasticc_draws=args.plasticc_draws, epochs=args.epochs,
                  ztf_draws=args.ztf_draws, expert_epochs=args.expert_epochs, workers=args.workers, survey=args.survey,
-                 real_alerts=args.elasticc, alerts_in_general=args.elasticc_in_general)
+                 real_alerts=args.elasticc, alerts_in_general=args.elasticc_in_general, forced=args.forced)
     print(f"fink-t2: model {card['id']} trained in {card['training']['seconds']} s -> {args.out}")
     return 0
 
@@ -265,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "repeat it for several tables (an object in two keeps the first one's)")
     train.add_argument("--elasticc", help="--survey lsst: a folder of labelled ELAsTiCC alerts (classId=111/, "
                                           "classId=113/) that trains the real-data expert, cross-validated by SNID")
+    train.add_argument("--forced", action="store_true",
+                       help="--survey lsst: train on forced photometry (every PLAsTiCC epoch, the alerts' "
+                            "prvDiaForcedSources); inference with the model then reads them")
     train.add_argument("--elasticc-in-general", action="store_true",
                        help="--elasticc: fine-tune the general network on PLAsTiCC and those alerts (the shipped one "
                             "and one per fold, each from the PLAsTiCC-only network)")

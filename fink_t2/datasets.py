@@ -64,7 +64,7 @@ class LabelledPoints:
     """Points of many objects and their classes.
 
     points : DataFrame with ``POINT_COLUMNS`` (band is an index into ``bands``,
-        flux and error in FLUXCAL), detections only.
+        flux and error in FLUXCAL): detections, or every epoch with a boolean ``detected`` column.
     labels : Series object_id -> t2 class name, one entry per object.
     bands : the band names, in index order.
     """
@@ -209,9 +209,12 @@ def fetch_plasticc(directory=None, wheel=None) -> Path:
     return target
 
 
-def read_plasticc(split: str = "train", directory=None, bands=BANDS) -> LabelledPoints:
+def read_plasticc(split: str = "train", directory=None, bands=BANDS, forced: bool = False) -> LabelledPoints:
     """PLAsTiCC detections in ``bands`` (names; default ZTF's g r) of ``split`` ("train": 7,848 objects,
-    "test": 194 held-out supernovae). Fluxes are signed difference fluxes, as Rubin's ``diaSource`` has them."""
+    "test": 194 held-out supernovae). Fluxes are signed difference fluxes, as Rubin's ``diaSource`` has them.
+
+    ``forced``: every epoch (what Rubin's forced photometry measures), with a boolean ``detected`` column.
+    """
     lightcurve_file, metadata_file, label_column = PLASTICC_SPLITS[split]
     root = plasticc_dir(directory)
     if not (root / lightcurve_file).is_file():
@@ -220,10 +223,12 @@ def read_plasticc(split: str = "train", directory=None, bands=BANDS) -> Labelled
     labels = metadata.set_index("object_id")[label_column].map(PLASTICC_CLASSES).dropna()
     raw = pd.read_csv(root / lightcurve_file, dtype={"passband": np.int64, "detected_bool": np.int64})
     passband_to_band = {PLASTICC_PASSBANDS.index(name): i for i, name in enumerate(bands)}
-    raw = raw[(raw["detected_bool"] == 1) & raw["passband"].isin(list(passband_to_band))]
+    raw = raw[(forced | (raw["detected_bool"] == 1)) & raw["passband"].isin(list(passband_to_band))]
     points = pd.DataFrame({"object_id": raw["object_id"].to_numpy(), "mjd": raw["mjd"].to_numpy(float),
                            "band": raw["passband"].map(passband_to_band).to_numpy(np.int64),
                            "flux_fluxcal": raw["flux"].to_numpy(float), "fluxerr_fluxcal": raw["flux_err"].to_numpy(float)})
+    if forced:
+        points["detected"] = raw["detected_bool"].to_numpy() == 1
     return LabelledPoints(points, labels.rename("label"), tuple(bands))
 
 

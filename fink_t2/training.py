@@ -109,16 +109,25 @@ def ztf_like_points(points: pd.DataFrame, rng: np.random.Generator) -> pd.DataFr
 def history_draw(points: pd.DataFrame, rng: np.random.Generator, history_days: float,
                  kinds: dict = HISTORY_KINDS) -> pd.DataFrame:
     """The points an alert would carry at a detection drawn at random, of a kind drawn from ``kinds`` (see
-    ``HISTORY_KINDS``); an alert's history is the last ``history_days``."""
+    ``HISTORY_KINDS``); an alert's history is the last ``history_days``. Points are detections unless a
+    ``detected`` column says which are (forced photometry: the other epochs come along, the alert and the
+    first detection are detections)."""
     points = points.sort_values(["object_id", "mjd"], kind="stable")
     codes, objects = pd.factorize(points["object_id"])
     counts = np.bincount(codes, minlength=len(objects))
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     mjd = points["mjd"].to_numpy()
+    detected_rows = np.flatnonzero(points["detected"].to_numpy()) if "detected" in points else np.arange(len(mjd))
+    if len(detected_rows) == 0:
+        return points.iloc[:0]
+    n_detected = np.bincount(codes[detected_rows], minlength=len(objects))
+    first_detected = np.concatenate([[0], np.cumsum(n_detected)[:-1]])  # into detected_rows
     kind = np.array(list(kinds))[rng.choice(len(kinds), size=len(objects), p=list(kinds.values()))]
-    end_row = starts + np.where(kind == "full", counts - 1, rng.integers(0, np.maximum(counts, 1)))
+    alert_row = detected_rows[np.minimum(first_detected + rng.integers(0, np.maximum(n_detected, 1)),
+                                         len(detected_rows) - 1)]
+    end_row = np.where(kind == "full", np.cumsum(counts) - 1, alert_row)
+    first_mjd = mjd[detected_rows[np.minimum(first_detected, len(detected_rows) - 1)]]
     first_days = np.exp(rng.uniform(*np.log(FIRST_DAYS), len(objects))) if kinds.get("first_days") else 0.0
-    end = np.where(kind == "first_days", mjd[starts] + first_days, mjd[end_row])
+    end = np.where(n_detected == 0, -np.inf, np.where(kind == "first_days", first_mjd + first_days, mjd[end_row]))
     start = np.where(kind == "alert", end - history_days, -np.inf)
     return points[(mjd <= end[codes]) & (mjd > start[codes])]
 
@@ -208,7 +217,7 @@ def _fit_and_save(path, x, aux, y, weights, seed, epochs, architecture, n_classe
 def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_dir=None, plasticc_draws: int = 1,
           ztf_draws: int = 10, epochs: int = 30, expert_epochs: int = EXPERT_EPOCHS, architecture=None,
           workers: Optional[int] = None, survey: str = "ztf", history_kinds: Optional[dict] = None,
-          real_alerts=None, alerts_in_general: bool = False) -> dict:
+          real_alerts=None, alerts_in_general: bool = False, forced: bool = False) -> dict:
     """Train a model into ``out`` (weights folder; the card goes to ``out.parent / (out.name + '.json')``).
 
     ``survey`` (``surveys.ADAPTERS``) chooses the bands, wavelengths and alert history (the survey's
@@ -223,7 +232,8 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     received, with folds by ``SNID``; the general network sees PLAsTiCC only, so its fold files are copies
     of it, unless ``alerts_in_general``: then each general network (the shipped one and fold k's) is
     fine-tuned from the PLAsTiCC-only one on PLAsTiCC and the alerts (fold k's without those of fold k),
-    ``FINE_TUNE_EPOCHS`` epochs each. The networks are fitted
+    ``FINE_TUNE_EPOCHS`` epochs each. ``forced`` (LSST): light curves with forced photometry, every PLAsTiCC
+    epoch and the alerts' ``prvDiaForcedSources``; the card says so and inference then reads them. The networks are fitted
     ``workers`` at a time (default: one per CPU core), each in its own process with
     one thread: these small networks use a core far better that way than one
     network on several threads (measured 1.5x the throughput on 2 cores). The ONNX graphs
@@ -245,16 +255,18 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
         raise ValueError("real ZTF light curves (ztf_tables) train ZTF models only")
     if (real_alerts is not None or alerts_in_general) and survey != "lsst":
         raise ValueError("labelled ELAsTiCC alerts (real_alerts) train LSST models only")
+    if forced and survey != "lsst":
+        raise ValueError("forced photometry (forced) trains LSST models only")
     if alerts_in_general and real_alerts is None:
         raise ValueError("alerts_in_general: give the labelled ELAsTiCC alerts (real_alerts) to train on")
-    plasticc = read_plasticc("train", plasticc_dir, config["bands"])
+    plasticc = read_plasticc("train", plasticc_dir, config["bands"], forced)
     sets = [("plasticc", *training_draws(plasticc, plasticc_draws, rng, config["simulate_ztf"], config["history_days"],
                                          kinds))]
     if ztf_tables:
         sets.append(("ztf", *training_draws(read_ztf_tables(ztf_tables), ztf_draws, rng, False, config["history_days"],
                                             kinds)))
     if real_alerts is not None:
-        alerts = read_elasticc(real_alerts)
+        alerts = read_elasticc(real_alerts, forced)
         sets.append(("elasticc", alerts, pd.Series(alerts.labels.index.to_numpy())))
 
     flux_parts, span_parts, y_parts, fold_parts = [], [], [], []
@@ -328,6 +340,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
                             if f in n_parameters),
         "classes": list(CLASSES),
         "survey": survey,
+        "forced_photometry": forced,
         "bands": list(config["bands"]),
         "wavelengths_a": list(config["wavelengths_a"]),
         "n_times": N_TIMES,
@@ -340,7 +353,8 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
             "plasticc_train": {"objects": int(sets[0][2].nunique()), "draws_per_object": plasticc_draws,
                                **({"ztf_like": {"peak_mag_range": PEAK_MAG_RANGE, "depth_mag": ZTF_DEPTH_MAG,
                                                 "calibration_floor": CALIBRATION_FLOOR, "detection_snr": DETECTION_SNR}}
-                                  if config["simulate_ztf"] else {"detections": "detected_bool == 1, signed flux"})},
+                                  if config["simulate_ztf"] else {"points": "every epoch (forced photometry), signed flux" if forced else
+                                                                  "detected_bool == 1, signed flux"})},
             "history_kinds": kinds, "history_days": config["history_days"],
             **({"first_days": FIRST_DAYS} if kinds.get("first_days") else {}),
             "samples": int(len(y)), "samples_per_class": {CLASSES[k]: int(n) for k, n in
@@ -374,6 +388,8 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
         card["description"] += (f" A second t2 network trained on the labelled {real_name.upper()} "
                                 f"{'light curves' if real_name == 'ztf' else 'alerts'} alone shares out the"
                                 " probability of the classes those hold.")
+        if alerts_in_general:
+            card["description"] += " The general network is fine-tuned on PLAsTiCC and those alerts."
         card["expert"] = {
             "classes": [CLASSES[k] for k in expert_group], "weights_prefix": EXPERT_PREFIX, "epochs": expert_epochs,
             "training_data": f"the labelled data of training_data.{real_name} alone (same samples and folds)",

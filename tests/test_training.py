@@ -83,6 +83,22 @@ def test_first_days_draws_start_at_the_first_detection_and_stay_early():
     assert 5.0 < span["max"].median() < 11.0
 
 
+def test_forced_photometry_draws_end_at_a_detection_and_keep_the_epochs_before():
+    """Epochs every 2 days, detections on days 20-40 only: an alert is drawn at a detection, the first-days
+    draws count from the first detection, and undetected epochs in the window come along."""
+    mjd = np.arange(0.0, 100.0, 2.0)
+    points = pd.DataFrame({"object_id": np.repeat(np.arange(300), len(mjd)), "mjd": np.tile(mjd, 300),
+                           "band": 0, "flux_fluxcal": 1.0, "fluxerr_fluxcal": 0.1,
+                           "detected": np.tile((mjd >= 20) & (mjd <= 40), 300)})
+    kinds = {"alert": 0.5, "early": 0.5}
+    drawn = training.history_draw(points, np.random.default_rng(0), ztf.HISTORY_DAYS, kinds)
+    span = drawn.groupby("object_id").mjd.agg(["min", "max", "size"])
+    assert span["max"].between(20, 40).all() and (span["min"] < 20).any() and len(span) == 300
+    assert set(span["max"]) == set(mjd[(mjd >= 20) & (mjd <= 40)])  # every detection can be the alert
+    first = training.history_draw(points, np.random.default_rng(1), ztf.HISTORY_DAYS, {"first_days": 1.0})
+    assert first.groupby("object_id").mjd.max().between(20, 20 + training.FIRST_DAYS[1]).all()
+
+
 def test_labelled_tables_join_by_object_and_the_first_table_wins():
     bts_path, tns_path = shared_path("bts_dev/bts_dev_lightcurves.parquet"), shared_path("tns_alerts/tns_lightcurves.parquet")
     bts, tns = pd.read_parquet(bts_path), pd.read_parquet(tns_path)
@@ -180,8 +196,8 @@ def test_train_writes_a_verified_card_and_cross_validated_folds(tmp_path, monkey
 @pytest.mark.parametrize("in_general", [False, True])
 def test_lsst_training_with_an_elasticc_expert(tmp_path, monkeypatch, in_general):
     """A one-epoch LSST run: six bands, the expert trained on labelled ELAsTiCC alerts with folds by SNID, the
-    general network serving every fold (PLAsTiCC only) or with fold models of its own (the alerts in it too),
-    and cross-validated scores on ELAsTiCC."""
+    general network serving every fold (PLAsTiCC detections only) or fine-tuned per fold (the alerts in it too,
+    with forced photometry), and cross-validated scores on ELAsTiCC."""
     from fink_t2 import rubin
     from fink_t2.evaluate import evaluate
     from fink_t2.models import read_card
@@ -189,11 +205,12 @@ def test_lsst_training_with_an_elasticc_expert(tmp_path, monkeypatch, in_general
     _plasticc()
     elasticc = shared_path("rubin_alerts/elasticc")
     card = training.train(tmp_path / "tiny-lsst", survey="lsst", real_alerts=elasticc, n_folds=2, epochs=1,
-                          expert_epochs=1, alerts_in_general=in_general)
+                          expert_epochs=1, alerts_in_general=in_general, forced=in_general)
     monkeypatch.setenv("FINK_T2_MODEL_DIR", str(tmp_path))
     assert read_card("tiny-lsst")["bands"] == list(rubin.BANDS) and len(card["input_scaling"]["scale"]) == 6
     assert card["wavelengths_a"] == list(rubin.WAVELENGTHS_A) and card["training_data"]["history_days"] == 365.0
     assert (card["bin_days"], card["gp_max_points"]) == (1.0, 48)  # nightly bins, as inference reads the card
+    assert card["forced_photometry"] == in_general
     assert card["expert"]["classes"] == ["SNII", "SNIa"] and card["cv"]["assignment"].endswith("str(SNID)) % folds")
     sha, weights = card["source"]["sha256"], card["class_weights"]
     if in_general:  # fold k's general network is fine-tuned without the alerts of fold k: fewer SN Ia, other weights
