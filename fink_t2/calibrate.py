@@ -59,10 +59,11 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 def out_of_fold_predictions(model_name: str, path=None):
     """Uncalibrated out-of-fold probabilities of the classified objects of the labelled set the model was
-    cross-validated on (``bts`` for ZTF models, ``elasticc`` for LSST ones; ``path`` overrides where it is
-    read from), for each of ``CALIBRATION_DAYS``, pooled: ``(p (m, K), labels (m,), folds (m,))``."""
+    cross-validated on (``bts`` for ZTF models, ``elasticc`` for LSST ones, with forced photometry where the
+    model was trained on it; ``path`` overrides where it is read from), for each of ``CALIBRATION_DAYS``,
+    pooled: ``(p (m, K), labels (m,), folds (m,))``."""
     from .classify import STATUS_OK
-    from .evaluate import TABLE_FILES, cross_validated_on, load_dataset, predict
+    from .evaluate import TABLE_FILES, cross_validated_on, load_dataset, predict, reads_forced
     from .models import ModelError, read_card
     from .training import fold_of
 
@@ -72,7 +73,7 @@ def out_of_fold_predictions(model_name: str, path=None):
     if not names or not cross_validated_on(card, data_file):
         raise ModelError(f"model '{model_name}' was not cross-validated on {data_file or 'bts or elasticc'}: no "
                          "out-of-fold predictions to calibrate on")
-    data = load_dataset(names[0], path, tuple(card["bands"]))
+    data = load_dataset(names[0], path, tuple(card["bands"]), reads_forced(card, names[0], None))
     index = {name: i for i, name in enumerate(card["classes"])}
     labels = np.array([index.get(label, -1) for label in data.labels])
     folds = fold_of(data.labels.index, card["cv"]["folds"])

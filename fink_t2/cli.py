@@ -178,14 +178,14 @@ def explain_command(args) -> int:
 def evaluate_command(args) -> int:
     import json
 
-    from fink_t2.evaluate import evaluate, record, summary
-
-    from fink_t2.models import DEFAULT_MODELS
+    from fink_t2.evaluate import evaluate, reads_forced, record, summary
+    from fink_t2.models import DEFAULT_MODELS, read_card
 
     model = args.model or DEFAULT_MODELS["lsst" if args.data == "elasticc" else "ztf"]
-    data = args.data + ("+forced" if args.forced else "")  # as the card's metrics name it
+    forced = reads_forced(read_card(model), args.data, args.forced)
+    data = args.data + ("+forced" if forced else "")  # as the card's metrics name it
     out = args.out or f"evaluation/{model}-{data}-{'all' if args.days is None else f'{args.days:g}d'}"
-    result = evaluate(model, args.data, args.days, out, args.data_path, args.forced)
+    result = evaluate(model, args.data, args.days, out, args.data_path, forced)
     if args.record:  # before printing: a reader that closes the pipe early must not cancel it
         record(model, result)
     print(json.dumps({"model": model, "data": data, "days": args.days, **summary(result)}))
@@ -220,8 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--survey", choices=SURVEYS,
                           help="ztf or lsst (Rubin, ELAsTiCC): the alert schema (default: told by the columns, "
                                "diaSource -> lsst)")
-    classify.add_argument("--forced", action="store_true",
-                          help="Rubin: add the forced photometry (prvDiaForcedSources) to the light curves")
+    classify.add_argument("--forced", action=argparse.BooleanOptionalAction,
+                          help="Rubin: add the forced photometry (prvDiaForcedSources) to the light curves "
+                               "(default: as the model was trained, its card's forced_photometry)")
     classify.add_argument("--gp-backend", default="batched", choices=BACKENDS,
                           help="GP engine: batched (all objects at once) or george (reference, needs the "
                                "evaluate extra) (default: batched)")
@@ -309,8 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", choices=models, metavar="NAME",
                           help=f"model name, one of: {', '.join(models)} (default: the data set's survey's)")
     evaluate.add_argument("--data", required=True, choices=DATASETS, help=f"data set, one of: {', '.join(DATASETS)}")
-    evaluate.add_argument("--forced", action="store_true",
-                          help="elasticc: classify each alert with its forced photometry too (prvDiaForcedSources)")
+    evaluate.add_argument("--forced", action=argparse.BooleanOptionalAction,
+                          help="elasticc: classify each alert with its forced photometry too (prvDiaForcedSources; "
+                               "default: as the model was trained)")
     evaluate.add_argument("--days", type=float, help="keep the first D days after the first detection (default: all)")
     evaluate.add_argument("--out", help="output folder (default: evaluation/MODEL-DATA-DAYS)")
     evaluate.add_argument("--record", action="store_true", help="store the headline figures in the model card")

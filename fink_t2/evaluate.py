@@ -33,7 +33,7 @@ from .cuts import apply_cuts
 from . import ztf
 from .datasets import (ELASTICC_CLASSES, TNS_TYPES, LabelledAlerts, LabelledPoints, read_elasticc, read_plasticc, read_tns_alerts,
                        read_ztf_table)
-from .models import load_model, read_card
+from .models import load_model, read_card, reads_forced_photometry
 from .realdata import shared_data_dir
 from .surveys import ADAPTERS, check_model_survey
 from .training import fold_of
@@ -92,6 +92,12 @@ def cross_validated_on(card: dict, data_file: Optional[str]) -> bool:
     """True if the model's card records cross-validation on the table named ``data_file`` (one of them)."""
     tables = card.get("cv", {}).get("data")
     return bool(data_file) and data_file in (tables if isinstance(tables, list) else [tables])
+
+
+def reads_forced(card: dict, data_name: str, forced: Optional[bool]) -> bool:
+    """Whether ``data_name`` is read with forced photometry: ``forced``, by default as the model was trained
+    (``models.reads_forced_photometry``); only the ELAsTiCC alerts carry it."""
+    return reads_forced_photometry(card, forced) if data_name == "elasticc" else bool(forced)
 
 
 def days_label(days: Optional[float]) -> str:
@@ -377,10 +383,12 @@ def record(model_name: str, result: dict):
 
 
 def evaluate(model_name: str, data_name: str, days: Optional[float] = None, out=None, path=None,
-             forced: bool = False) -> dict:
+             forced: Optional[bool] = None) -> dict:
     """Metrics of ``model_name`` on ``data_name`` (first ``days`` after the first detection, or all; ``forced``:
-    ELAsTiCC alerts with their forced photometry); with ``out``, also ``metrics.json`` and the plots there."""
+    ELAsTiCC alerts with their forced photometry, by default where the model was trained on it); with ``out``,
+    also ``metrics.json`` and the plots there."""
     card = read_card(model_name)
+    forced = reads_forced(card, data_name, forced)
     if forced and data_name != "elasticc":
         raise ValueError("forced photometry is in the ELAsTiCC alerts only (--data elasticc)")
     data = load_dataset(data_name, path, tuple(card["bands"]), forced)

@@ -76,6 +76,12 @@ def read_card(name: str) -> dict:
         return json.load(f)
 
 
+def reads_forced_photometry(card: dict, forced: Optional[bool] = None) -> bool:
+    """``forced``, or by default whether the model was trained on forced photometry (Rubin's
+    ``prvDiaForcedSources``), as its card's ``forced_photometry`` says."""
+    return bool(card.get("forced_photometry", False)) if forced is None else forced
+
+
 def _weights_path(card: dict, card_folder: Path) -> Path:
     source = card["source"]
     if "package" in source:

@@ -208,7 +208,7 @@ def context_columns(df, cuts: SelectionCuts):
 
 def add_t2_columns(df, model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = None,
                    gp_backend: str = "batched", keep_existing: bool = False, engine: Optional[str] = None,
-                   uncertainty: str = "entropy", survey: Optional[str] = None, forced: bool = False):
+                   uncertainty: str = "entropy", survey: Optional[str] = None, forced: Optional[bool] = None):
     """``df`` with the columns ``t2``, ``t2_class``, ``t2_uncertainty`` and ``t2_status`` appended.
 
     ``df`` holds alerts as Fink stores them; ``survey`` (default: told by the columns, ``surveys.survey_of_names``):
@@ -216,7 +216,8 @@ def add_t2_columns(df, model_name: Optional[str] = None, cuts: Optional[Selectio
       ``cisdiffpos``) or the raw ``candidate`` and ``prv_candidates``. A selection cut whose column
       (``candidate.jdstarthist``, ``roid``, ``cdsxmatch``) is absent is skipped with a warning;
     - ``lsst``: Rubin alerts (``diaSource`` and ``prvDiaSources``, Rubin or ELAsTiCC names;
-      ``forced``: ``prvDiaForcedSources`` too).
+      ``forced``: ``prvDiaForcedSources`` too; default: as the model was trained, its card's
+      ``forced_photometry``).
     ``model_name`` defaults to the survey's model (``models.DEFAULT_MODELS``) and ``cuts`` to its cuts
     (``ztf.default_cuts``, ``rubin.default_cuts``). Input columns named like an output column (Fink's
     science parquet of 2023-2025 carries the previous module's ``t2``) are replaced, with a warning, or
@@ -224,11 +225,12 @@ def add_t2_columns(df, model_name: Optional[str] = None, cuts: Optional[Selectio
     """
     from pyspark.sql import functions as F
 
-    from .models import read_card
+    from .models import read_card, reads_forced_photometry
 
     survey = survey or survey_of_names(df.columns)
     model_name = model_name or DEFAULT_MODELS[survey]
-    check_model_survey(read_card(model_name), survey)
+    card = read_card(model_name)
+    check_model_survey(card, survey)
     existing = [c for c in OUTPUT_COLUMNS if c in df.columns]
     if existing:
         log.warning("t2: input column(s) %s %s by this module's output", ", ".join(existing),
@@ -241,7 +243,7 @@ def add_t2_columns(df, model_name: Optional[str] = None, cuts: Optional[Selectio
         context, cuts = context_columns(df, cuts)
         inputs = {**history_columns(df), **context}
     else:
-        inputs, cuts = rubin_columns(df, cuts, forced)
+        inputs, cuts = rubin_columns(df, cuts, reads_forced_photometry(card, forced))
     udf = t2_udf(model_name, cuts, gp_backend, engine, uncertainty, survey)
     packed = "_t2_result"
     df = df.withColumn(packed, udf(*inputs.values()))

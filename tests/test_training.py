@@ -222,3 +222,4 @@ def test_lsst_training_with_an_elasticc_expert(tmp_path, monkeypatch, in_general
     assert sha["expert_fold0.weights.h5"] != sha["expert_model.weights.h5"]
     result = evaluate("tiny-lsst", "elasticc")
     assert result["cross_validated"] and result["objects"] == 5282 and set(result["per_class"]) == {"SNIa", "SNII"}
+    assert result["data"] == ("elasticc+forced" if in_general else "elasticc")  # read as the model was trained
