@@ -311,8 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"model name, one of: {', '.join(models)} (default: the data set's survey's)")
     evaluate.add_argument("--data", required=True, choices=DATASETS, help=f"data set, one of: {', '.join(DATASETS)}")
     evaluate.add_argument("--forced", action=argparse.BooleanOptionalAction,
-                          help="elasticc: classify each alert with its forced photometry too (prvDiaForcedSources; "
-                               "default: as the model was trained)")
+                          help="elasticc, plasticc-test: with forced photometry (prvDiaForcedSources; every "
+                               "PLAsTiCC epoch) (default: as the model was trained)")
     evaluate.add_argument("--days", type=float, help="keep the first D days after the first detection (default: all)")
     evaluate.add_argument("--out", help="output folder (default: evaluation/MODEL-DATA-DAYS)")
     evaluate.add_argument("--record", action="store_true", help="store the headline figures in the model card")

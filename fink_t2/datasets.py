@@ -74,10 +74,12 @@ class LabelledPoints:
     bands: tuple
 
     def lightcurves(self, max_days: Optional[float] = None) -> LightCurves:
-        """Light curves in the order of ``labels``; ``max_days`` keeps the first D days after the first point."""
+        """Light curves in the order of ``labels``; ``max_days`` keeps the first D days after the first
+        detection."""
         points = self.points
         if max_days is not None:
-            first = points.groupby("object_id")["mjd"].transform("min")
+            detected_mjd = points["mjd"].where(points["detected"]) if "detected" in points else points["mjd"]
+            first = detected_mjd.groupby(points["object_id"]).transform("min")
             points = points[points["mjd"] <= first + max_days]
         index = pd.Index(self.labels.index).get_indexer(points["object_id"])
         keep = index >= 0
@@ -100,17 +102,20 @@ class LabelledAlerts:
         magnitudes are non-detections).
     labels : Series object id -> t2 class name, one entry per alert (an object repeats).
     survey : ``"ztf"`` or ``"lsst"``.
+    first_detection_jd : (n,) JD of each alert's first detection, where the histories hold forced photometry.
     """
 
     histories: dict
     labels: pd.Series
     survey: str = "ztf"
+    first_detection_jd: Optional[np.ndarray] = None
 
     def lightcurves(self, max_days: Optional[float] = None) -> LightCurves:
-        """One light curve per alert, from its own history; ``max_days`` keeps its first D days."""
+        """One light curve per alert, from its own history; ``max_days`` keeps its first D days after its first
+        point, or after ``first_detection_jd`` where given (histories with forced photometry)."""
         build = {"ztf": lightcurves_from_alerts, "lsst": rubin.lightcurves_from_alerts}[self.survey]
         lightcurves = build(*(self.histories[f] for f in ALERT_FIELDS[self.survey]))
-        return lightcurves if max_days is None else lightcurves.first_days(max_days)
+        return lightcurves if max_days is None else lightcurves.first_days(max_days, self.first_detection_jd)
 
 
 def read_tns_alerts(folder) -> LabelledAlerts:
@@ -138,15 +143,19 @@ def read_elasticc(folder, forced: bool = False) -> LabelledAlerts:
              if int(d.name.split("=")[1]) in ELASTICC_CLASSES]
     if not parts:
         raise DataError(f"{folder}: no classId=111 or classId=113 folder of ELAsTiCC alerts")
-    histories, labels, ids = {f: [] for f in ALERT_FIELDS["lsst"]}, [], []
+    histories, labels, ids, first_mjd = {f: [] for f in ALERT_FIELDS["lsst"]}, [], [], []
     for label, part in parts:
         table = pq.read_table(part, columns=["SNID", rubin.SOURCE_COLUMN, rubin.HISTORY_COLUMN, rubin.FORCED_COLUMN])
         arrays = rubin.alert_arrays(table, forced)
         for field in histories:
             histories[field] += arrays[field]
+        if forced:  # the first detection, from the sources alone
+            first_mjd += [np.min(t, initial=np.inf) if t is not None else np.inf
+                          for t in rubin.alert_arrays(table)["time_mjd"]]
         labels += [label] * table.num_rows
         ids += table.column("SNID").to_pylist()
-    return LabelledAlerts(histories, pd.Series(labels, index=ids, name="label"), "lsst")
+    return LabelledAlerts(histories, pd.Series(labels, index=ids, name="label"), "lsst",
+                          np.asarray(first_mjd) + rubin.MJD_TO_JD if forced else None)
 
 
 def read_ztf_tables(paths) -> LabelledPoints:

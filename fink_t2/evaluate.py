@@ -39,6 +39,8 @@ from .surveys import ADAPTERS, check_model_survey
 from .training import fold_of
 
 DATASETS = ("bts", "tns", "plasticc-test", "plasticc-test-ztf", "tns-alerts", "elasticc")
+#: The data sets with forced photometry (every epoch, not only detections).
+FORCED_DATASETS = ("elasticc", "plasticc-test")
 #: Data set -> the file name a card's ``cv.data`` records when a model was cross-validated on it.
 TABLE_FILES = {"bts": "bts_dev_lightcurves.parquet", "tns": "tns_lightcurves.parquet", "elasticc": "elasticc"}
 PURITIES = (0.90, 0.95)
@@ -61,8 +63,8 @@ def elasticc_path() -> Path:
 
 def load_dataset(name: str, path=None, bands=ztf.BANDS, forced: bool = False):
     """The labelled points (``LabelledPoints``) or alerts (``LabelledAlerts``) of data set ``name`` (``path``
-    overrides where it is read from); ``plasticc-test`` in ``bands`` (a model's); ``elasticc`` with its forced
-    photometry if ``forced``."""
+    overrides where it is read from); ``plasticc-test`` in ``bands`` (a model's); ``elasticc`` and
+    ``plasticc-test`` with forced photometry if ``forced``."""
     if name == "bts":
         return read_ztf_table(path or bts_path())
     if name == "tns":  # the light curves of the TNS-typed objects whose type is a t2 class
@@ -72,7 +74,7 @@ def load_dataset(name: str, path=None, bands=ztf.BANDS, forced: bool = False):
     if name == "elasticc":
         return read_elasticc(path or elasticc_path(), forced)
     if name == "plasticc-test":
-        return read_plasticc("test", path, bands)
+        return read_plasticc("test", path, bands, forced)
     if name == "plasticc-test-ztf":  # as ZTF would see them: the training set's ZTF-like rendering, fixed seed
         from .training import ztf_like_points
 
@@ -96,8 +98,8 @@ def cross_validated_on(card: dict, data_file: Optional[str]) -> bool:
 
 def reads_forced(card: dict, data_name: str, forced: Optional[bool]) -> bool:
     """Whether ``data_name`` is read with forced photometry: ``forced``, by default as the model was trained
-    (``models.reads_forced_photometry``); only the ELAsTiCC alerts carry it."""
-    return reads_forced_photometry(card, forced) if data_name == "elasticc" else bool(forced)
+    (``models.reads_forced_photometry``), for the data sets that have it (``FORCED_DATASETS``)."""
+    return reads_forced_photometry(card, forced) if data_name in FORCED_DATASETS else bool(forced)
 
 
 def days_label(days: Optional[float]) -> str:
@@ -389,8 +391,8 @@ def evaluate(model_name: str, data_name: str, days: Optional[float] = None, out=
     also ``metrics.json`` and the plots there."""
     card = read_card(model_name)
     forced = reads_forced(card, data_name, forced)
-    if forced and data_name != "elasticc":
-        raise ValueError("forced photometry is in the ELAsTiCC alerts only (--data elasticc)")
+    if forced and data_name not in FORCED_DATASETS:
+        raise ValueError(f"forced photometry is in {' and '.join(FORCED_DATASETS)} only")
     data = load_dataset(data_name, path, tuple(card["bands"]), forced)
     if isinstance(data, LabelledAlerts):
         check_model_survey(card, data.survey)

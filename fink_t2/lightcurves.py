@@ -95,10 +95,12 @@ class LightCurves:
                            np.where(mask, take(self.band), 0).astype(self.band.dtype), mask,
                            self.jd_first + offset, self.jd_first + last, self.n_bands)
 
-    def first_days(self, days: float) -> "LightCurves":
-        """Only the points up to ``days`` after each object's first point (points are sorted by time, so the
-        kept ones are a prefix)."""
-        mask = self.mask & (self.time_days <= days)
+    def first_days(self, days: float, start_jd=None) -> "LightCurves":
+        """Only the points up to ``days`` after each object's first point, or after ``start_jd`` (n,) where
+        given (e.g. the first detection among forced photometry). Points are sorted by time, so the kept ones
+        are a prefix."""
+        limit_days = days if start_jd is None else (np.asarray(start_jd, dtype=float) - self.jd_first + days)[:, None]
+        mask = self.mask & (self.time_days <= limit_days)
         last = np.take_along_axis(self.time_days, np.maximum(mask.sum(axis=1) - 1, 0)[:, None], axis=1)[:, 0]
         return LightCurves(np.where(mask, self.time_days, 0.0), np.where(mask, self.flux_fluxcal, 0.0),
                            np.where(mask, self.fluxerr_fluxcal, 0.0), np.where(mask, self.band, 0).astype(self.band.dtype),

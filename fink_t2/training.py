@@ -331,7 +331,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     card = {
         "id": out.name,
         "description": f"t2 transformer (Allam & McEwen 2021) trained by fink-t2 on {survey.upper()}-like "
-                       f"{'/'.join(config['bands'])} light curves.",
+                       f"{'/'.join(config['bands'])} light curves{' with forced photometry' if forced else ''}.",
         "format": "keras3_weights",
         "source": {"path": out.name, "sha256": {f: file_sha256(out / f) for f in weights}},
         "weights": "model.weights.h5",

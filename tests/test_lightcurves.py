@@ -141,6 +141,10 @@ def test_first_days_keeps_the_prefix_and_moves_the_last_point():
     assert early.n_points.tolist() == [3, 1]  # day 0, 2 and 5 of the first; the one point of the second
     assert early.jd_last.tolist() == [15.0, 10.0] and early.jd_first.tolist() == [10.0, 10.0]
     assert (early.flux_fluxcal[~early.mask] == 0).all()
+    # counted from a later start (a first detection after forced points): days 0-27 of the first object
+    late = lc.first_days(15.0, start_jd=np.array([12.0, 10.0]))
+    assert late.n_points.tolist() == [3, 1] and late.jd_last.tolist() == [15.0, 10.0]
+    assert lc.first_days(28.0, start_jd=np.array([12.0, 10.0])).n_points.tolist() == [4, 1]
 
 
 def test_binned_by_hand_one_point_per_night_and_band():
