@@ -222,7 +222,9 @@ def read_plasticc(split: str = "train", directory=None, bands=BANDS, forced: boo
     """PLAsTiCC detections in ``bands`` (names; default ZTF's g r) of ``split`` ("train": 7,848 objects,
     "test": 194 held-out supernovae). Fluxes are signed difference fluxes, as Rubin's ``diaSource`` has them.
 
-    ``forced``: every epoch (what Rubin's forced photometry measures), with a boolean ``detected`` column.
+    ``forced``: the epochs a Rubin alert's forced photometry can hold, with a boolean ``detected`` column: from
+    ``rubin.PRECOVERY_DAYS`` before the first detection to the last detection (an alert is a detection and its
+    history ends there; an object's years of flat forced points before and after its event are in no alert).
     """
     lightcurve_file, metadata_file, label_column = PLASTICC_SPLITS[split]
     root = plasticc_dir(directory)
@@ -238,6 +240,9 @@ def read_plasticc(split: str = "train", directory=None, bands=BANDS, forced: boo
                            "flux_fluxcal": raw["flux"].to_numpy(float), "fluxerr_fluxcal": raw["flux_err"].to_numpy(float)})
     if forced:
         points["detected"] = raw["detected_bool"].to_numpy() == 1
+        detected_mjd = points["mjd"].where(points["detected"]).groupby(points["object_id"])
+        first, last = detected_mjd.transform("min"), detected_mjd.transform("max")
+        points = points[(points["mjd"] >= first - rubin.PRECOVERY_DAYS) & (points["mjd"] <= last)].reset_index(drop=True)
     return LabelledPoints(points, labels.rename("label"), tuple(bands))
 
 

@@ -27,6 +27,11 @@ BANDS = ("u", "g", "r", "i", "z", "y")
 WAVELENGTHS_A = (3671.0, 4827.0, 6223.0, 7546.0, 8691.0, 9712.0)
 #: Days of history a Rubin alert carries (``prvDiaSources``: 12 months).
 HISTORY_DAYS = 365.0
+#: Days before an object's first detection that its forced photometry (``prvDiaForcedSources``) can start:
+#: Rubin measures a new object's precovery forced photometry over the previous 30 days (LSE-163, the Data
+#: Products Definition Document). The ELAsTiCC alerts start at most 29.8 days before; the real alerts of
+#: ``fink_lsst_2026-03-27`` at the first detection.
+PRECOVERY_DAYS = 30.0
 #: Rubin light curves are binned by night and band before the GP (``LightCurves.binned``; JD bins change at
 #: 12:00 UTC, daytime in Chile). The real alerts hold a median of ~700 detections in 34 night-bands in the
 #: event window, and their scatter within a night is 56 times their variance: on the raw points half of

@@ -43,6 +43,23 @@ def test_read_plasticc_keeps_detected_g_and_r():
     assert len(data.points) == ((raw.detected_bool == 1) & raw.passband.isin([1, 2])).sum()
 
 
+def test_read_plasticc_forced_keeps_the_epochs_an_alert_can_hold():
+    """Forced photometry: every g/r epoch from 30 days before the first detection to the last one, counted
+    object by object from the raw table."""
+    _plasticc()
+    data = read_plasticc("train", bands=("g", "r"), forced=True)
+    raw = pd.read_csv(plasticc_dir() / "plasticc_train_lightcurves.csv")
+    raw = raw[raw.passband.isin([1, 2])]
+    expected = 0
+    for _, epochs in list(raw.groupby("object_id"))[:300]:
+        detected = epochs.mjd[epochs.detected_bool == 1]
+        expected += ((epochs.mjd >= detected.min() - 30.0) & (epochs.mjd <= detected.max())).sum()
+    first_objects = data.points.object_id.isin(raw.object_id.drop_duplicates().sort_values().iloc[:300])
+    assert first_objects.sum() == expected
+    assert data.points.detected.sum() == ((raw.detected_bool == 1)).sum()  # no detection is lost
+    assert 0.2 < data.points.detected.mean() < 0.9  # undetected epochs come along
+
+
 def test_ztf_like_points_are_detections_at_ztf_brightness():
     data = _plasticc()
     rng = np.random.default_rng(1)
