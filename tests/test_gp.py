@@ -66,7 +66,7 @@ def test_posterior_means_match_george_on_padded_real_windows(bts_table):
     lc = _alert_like(bts_table, 40, seed=6)
     assert len(np.unique(lc.n_points)) > 5  # objects of many widths share the padded arrays
     start, lower, upper = gp.start_and_bounds(lc)
-    params = lower + np.random.default_rng(7).uniform(0.3, 0.7, size=start.shape) * (upper - lower)
+    params = lower + np.random.default_rng(7).uniform(0.3, 0.7, size=lower.shape) * (upper - lower)
     mean = gp.predict_mean(lc, params, LAM)
     times = gp.prediction_times(lc)
     lam = np.asarray(LAM)[lc.band.astype(int)]
@@ -83,16 +83,42 @@ def test_start_and_bounds_by_hand():
     lc = _tiny()
     start, lower, upper = gp.start_and_bounds(lc)
     # S/N with a floor of 1% of max |flux| (1.5): 100/5.2 = 19.2, 150/8.1 = 18.5, 80/6.2 = 12.9 -> 100
-    np.testing.assert_allclose(start[0], [np.log(50.0**2), np.log(20.0**2)])
+    np.testing.assert_allclose(start[:, 0], [[np.log(50.0**2), np.log(20.0**2)], [np.log(50.0**2), np.log(5.0**2)]])
     np.testing.assert_allclose(lower[0], [np.log(50.0**2) - 10, 0.0])
     np.testing.assert_allclose(upper[0], [np.log(50.0**2) + 10, np.log(1000.0**2)])
+
+
+def test_fit_starts_at_a_shorter_time_scale_where_the_likelihood_says_so(bts_table, monkeypatch):
+    """Each object's optimisation starts at 20 days, or at 5 where george's likelihood rises towards shorter
+    time scales at 20 days and is higher at 5 (george: a second implementation of the likelihood)."""
+    lc = _alert_like(bts_table, 40, seed=3)
+    starts, _, _ = gp.start_and_bounds(lc)
+    optimise, seen = gp._projected_bfgs, {}
+
+    def recording(objective, start, lower, upper, start_values):
+        seen["start"] = start
+        return optimise(objective, start, lower, upper, start_values)
+
+    monkeypatch.setattr(gp, "_projected_bfgs", recording)
+    gp.interpolate(lc, LAM)
+    lam = np.asarray(LAM)[lc.band.astype(int)]
+    expected = []
+    for i in np.flatnonzero(lc.n_points > 0):
+        m = lc.mask[i]
+        x = np.stack([lc.time_days[i, m], lam[i, m]], axis=1)
+        at = [gp._george_gp(s[i], x, lc.fluxerr_fluxcal[i, m]) for s in starts]
+        rises_shorter = at[0].grad_log_likelihood(lc.flux_fluxcal[i, m])[1] < 0  # d log L / d log lt2
+        better = at[1].log_likelihood(lc.flux_fluxcal[i, m]) > at[0].log_likelihood(lc.flux_fluxcal[i, m])
+        expected.append(starts[1, i] if rises_shorter and better else starts[0, i])
+    np.testing.assert_array_equal(seen["start"], expected)
+    assert 0 < (seen["start"][:, 1] == starts[1, 0, 1]).sum() < len(expected)  # both starts are chosen somewhere
 
 
 def test_log_likelihood_matches_george_at_fixed_parameters(bts_table):
     lc = _alert_like(bts_table, 40)
     start, lower, upper = gp.start_and_bounds(lc)
     rng = np.random.default_rng(1)
-    params = lower + rng.uniform(0.3, 0.7, size=start.shape) * (upper - lower)
+    params = lower + rng.uniform(0.3, 0.7, size=lower.shape) * (upper - lower)
     np.testing.assert_allclose(gp.log_likelihood_batched(lc, params, LAM), gp.log_likelihood_george(lc, params, LAM), rtol=1e-8)
 
 
@@ -100,7 +126,7 @@ def test_gradient_matches_george_at_fixed_parameters(bts_table):
     """The batched gradient (closed-form identities, padding left unmasked in dK) against george's."""
     lc = _alert_like(bts_table, 40, seed=2)
     start, lower, upper = gp.start_and_bounds(lc)
-    params = lower + np.random.default_rng(4).uniform(0.3, 0.7, size=start.shape) * (upper - lower)
+    params = lower + np.random.default_rng(4).uniform(0.3, 0.7, size=lower.shape) * (upper - lower)
     _, grad, _ = gp._neg_log_likelihood(gp._Points.from_lightcurves(lc, LAM), params)
     lam = np.asarray(LAM)[lc.band.astype(int)]
     for i in range(len(lc)):
@@ -117,8 +143,8 @@ def test_fitted_means_are_the_posterior_means_at_the_fitted_parameters(bts_table
     lc = _alert_like(bts_table, 60, seed=5)
     optimise = gp._projected_bfgs
 
-    def optimum_not_last_evaluated(objective, start, lower, upper):
-        theta, f = optimise(objective, start, lower, upper)
+    def optimum_not_last_evaluated(objective, start, lower, upper, start_values):
+        theta, f = optimise(objective, start, lower, upper, start_values)
         theta[::2, 1] = np.clip(theta[::2, 1] + 0.1, lower[::2, 1], upper[::2, 1] - 1e-3)
         return theta, f
 
