@@ -317,8 +317,9 @@ def bench_pipeline(n_alerts: int, anchor_alerts: int = 200, engines=("onnx", "ke
 
 def replicated_rubin_alerts(n_alerts: int, path: Path, seed: int = 0) -> None:
     """Write ``n_alerts`` Rubin alerts made by replicating the real ones of the shared data (their
-    ``diaSource`` and ``prvDiaSources``, fluxes jittered by their errors), as parquet with the fields the
-    module reads (``rubin.avro_arrow_schema``): what Spark reads of a full alert, which it prunes."""
+    ``diaSource``, ``prvDiaSources`` and ``prvDiaForcedSources``, fluxes jittered by their errors), as parquet
+    with the fields the module reads (``rubin.avro_arrow_schema``): what Spark reads of a full alert, which it
+    prunes."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -326,18 +327,20 @@ def replicated_rubin_alerts(n_alerts: int, path: Path, seed: int = 0) -> None:
 
     schema = rubin.avro_arrow_schema("rubin")
     real = pq.read_table(shared_data_dir() / "rubin_alerts" / "fink_lsst_2026-03-27",
-                         columns=["diaSourceId", "diaSource", "prvDiaSources"]).to_pylist()
+                         columns=["diaSourceId", "diaSource", "prvDiaSources", "prvDiaForcedSources"]).to_pylist()
     source_fields = [f.name for f in schema.field("diaSource").type]
+    forced_fields = [f.name for f in schema.field("prvDiaForcedSources").type.value_type]
     rng = np.random.default_rng(seed)
 
-    def jittered(source):
-        out = {name: source.get(name) for name in source_fields}
+    def jittered(source, fields=source_fields):
+        out = {name: source.get(name) for name in fields}
         if out["psfFlux"] is not None and out["psfFluxErr"] is not None:
             out["psfFlux"] += rng.normal() * out["psfFluxErr"]
         return out
 
     rows = [{"diaSourceId": k, "alertId": None, "diaSource": jittered(alert["diaSource"]),
-             "prvDiaSources": [jittered(s) for s in alert["prvDiaSources"] or []], "prvDiaForcedSources": None}
+             "prvDiaSources": [jittered(s) for s in alert["prvDiaSources"] or []],
+             "prvDiaForcedSources": [jittered(s, forced_fields) for s in alert["prvDiaForcedSources"] or []]}
             for k, alert in ((k, real[k % len(real)]) for k in range(n_alerts))]
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), path, row_group_size=1_000)
 

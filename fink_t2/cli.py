@@ -267,8 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--elasticc", help="--survey lsst: a folder of labelled ELAsTiCC alerts (classId=111/, "
                                           "classId=113/) that trains the real-data expert, cross-validated by SNID")
     train.add_argument("--forced", action="store_true",
-                       help="--survey lsst: train on forced photometry (every PLAsTiCC epoch, the alerts' "
-                            "prvDiaForcedSources); inference with the model then reads them")
+                       help="--survey lsst: train on forced photometry (every PLAsTiCC epoch from 30 days before the "
+                            "first detection to the last one, the alerts' prvDiaForcedSources); inference with the "
+                            "model then reads them")
     train.add_argument("--elasticc-in-general", action="store_true",
                        help="--elasticc: fine-tune the general network on PLAsTiCC and those alerts (the shipped one "
                             "and one per fold, each from the PLAsTiCC-only network)")
@@ -311,8 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"model name, one of: {', '.join(models)} (default: the data set's survey's)")
     evaluate.add_argument("--data", required=True, choices=DATASETS, help=f"data set, one of: {', '.join(DATASETS)}")
     evaluate.add_argument("--forced", action=argparse.BooleanOptionalAction,
-                          help="elasticc, plasticc-test: with forced photometry (prvDiaForcedSources; every "
-                               "PLAsTiCC epoch) (default: as the model was trained)")
+                          help="elasticc, plasticc-test: with forced photometry (prvDiaForcedSources; the PLAsTiCC "
+                               "epochs an alert can hold) (default: as the model was trained)")
     evaluate.add_argument("--days", type=float, help="keep the first D days after the first detection (default: all)")
     evaluate.add_argument("--out", help="output folder (default: evaluation/MODEL-DATA-DAYS)")
     evaluate.add_argument("--record", action="store_true", help="store the headline figures in the model card")

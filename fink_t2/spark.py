@@ -121,6 +121,9 @@ def rubin_columns(df, cuts: SelectionCuts, forced: bool = False):
                          f"and '{rubin.HISTORY_COLUMN}'")
     source_fields = _field_names(df, rubin.SOURCE_COLUMN)
     names = rubin.FIELD_NAMES[rubin.schema_of(source_fields)]
+    if forced and rubin.FORCED_COLUMN not in df.columns:
+        log.warning("t2: column '%s' is absent: the model reads forced photometry and gets detections only",
+                    rubin.FORCED_COLUMN)
     lists = [rubin.HISTORY_COLUMN] + ([rubin.FORCED_COLUMN] if forced and rubin.FORCED_COLUMN in df.columns else [])
     for column in lists:
         missing = set(names.values()) - _field_names(df, column)

@@ -48,6 +48,7 @@ from .datasets import LabelledPoints, read_elasticc, read_plasticc, read_ztf_tab
 from .gp import N_TIMES
 from .lightcurves import mag_to_fluxcal
 from .models import file_sha256, fit_scaling, network_inputs
+from .rubin import PRECOVERY_DAYS
 from .surveys import ADAPTERS
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,9 @@ FINE_TUNE_LEARNING_RATE = 5e-4
 #: Epochs of the real-data expert (0: none); its weight files are named EXPERT_PREFIX + the general one's.
 EXPERT_EPOCHS = 30
 EXPERT_PREFIX = "expert_"
+#: The PLAsTiCC points of a forced-photometry model (``read_plasticc(forced=True)``), as its card says.
+FORCED_POINTS = (f"every epoch from {PRECOVERY_DAYS:g} days before the first detection to the last detection "
+                 "(forced photometry), signed flux")
 #: The PLAsTiCC-only network that the LSST general networks are fine-tuned from (not kept).
 PLASTICC_ONLY = "plasticc_only.weights.h5"
 
@@ -353,7 +357,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
             "plasticc_train": {"objects": int(sets[0][2].nunique()), "draws_per_object": plasticc_draws,
                                **({"ztf_like": {"peak_mag_range": PEAK_MAG_RANGE, "depth_mag": ZTF_DEPTH_MAG,
                                                 "calibration_floor": CALIBRATION_FLOOR, "detection_snr": DETECTION_SNR}}
-                                  if config["simulate_ztf"] else {"points": "every epoch (forced photometry), signed flux" if forced else
+                                  if config["simulate_ztf"] else {"points": FORCED_POINTS if forced else
                                                                   "detected_bool == 1, signed flux"})},
             "history_kinds": kinds, "history_days": config["history_days"],
             **({"first_days": FIRST_DAYS} if kinds.get("first_days") else {}),
