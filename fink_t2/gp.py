@@ -3,7 +3,7 @@
 Model (as in avocado / astronet): zero mean, kernel
 ``amp2 * Matern32(r)``, ``r**2 = dt**2 / lt2 + dlambda**2 / 6000**2``, with the
 measurement variances on the diagonal. The wavelength scale is fixed;
-``theta = (log amp2, log lt2)`` is fitted by maximum likelihood from a common
+``theta = (log amp2, log lt2)`` is fitted by maximum likelihood from a
 start, within bounds (``choose_start``: 20 days, or 5 days where the likelihood rises towards shorter time
 scales and is higher there, so that the dense short histories of real Rubin alerts, time scales of days,
 and the sparse long ones of ZTF and ELAsTiCC, weeks, both start near their optimum). On failure an object
@@ -568,8 +568,6 @@ def log_likelihood_george(lc: LightCurves, log_params, wavelengths_a) -> np.ndar
     out = np.full(len(lc), -np.inf)
     for i in range(len(lc)):
         m = lc.mask[i]
-        if not m.any():
-            continue
         x = np.stack([lc.time_days[i, m], lam_all[i, m]], axis=1)
         out[i] = _george_gp(np.asarray(log_params[i], float), x, lc.fluxerr_fluxcal[i, m]).log_likelihood(
             lc.flux_fluxcal[i, m], quiet=True)
