@@ -183,6 +183,34 @@ def test_every_real_rubin_alert_gets_one_row_and_no_nan(spark):
 
 
 @requires_lsst_model
+def test_default_lsst_model_reads_the_forced_photometry_in_spark(spark):
+    """The default LSST model was trained on forced photometry: the Spark path gives every classified real
+    alert the probabilities of its sources and forced sources gathered by a plain loop, not those of its
+    sources alone."""
+    from fink_t2.models import load_model
+
+    assert load_model(LSST_MODEL).card["forced_photometry"]
+    alerts = spark.read.parquet(str(shared_path(REAL_ALERTS)))
+    result = add_t2_columns(alerts).select("diaSourceId", "t2").toPandas().set_index("diaSourceId")
+    rows = pq.read_table(shared_path(REAL_ALERTS), columns=["diaSourceId", "diaSource", "prvDiaSources",
+                                                            "prvDiaForcedSources"]).to_pylist()
+    model = load_model(LSST_MODEL)
+    by_loop = {}
+    for forced in (True, False):
+        sources = [(r["prvDiaSources"] or []) + ((r["prvDiaForcedSources"] or []) if forced else []) + [r["diaSource"]]
+                   for r in rows]
+        arrays = [[np.array([s[field] for s in alert]) for alert in sources]
+                  for field in ("midpointMjdTai", "band", "psfFlux", "psfFluxErr")]
+        by_loop[forced] = rubin.classify_alerts(*arrays, model=model)[0]
+    ids = [r["diaSourceId"] for r in rows]
+    classified = [i for i, k in enumerate(ids) if result.loc[k, "t2"] is not None]
+    assert len(classified) >= 40
+    spark_probabilities = np.array([[result.loc[ids[i], "t2"][c] for c in model.classes] for i in classified])
+    np.testing.assert_allclose(spark_probabilities, by_loop[True][classified], atol=1e-5)
+    assert np.abs(spark_probabilities - by_loop[False][classified]).max() > 0.05
+
+
+@requires_lsst_model
 def test_classify_command_on_rubin_and_elasticc_alerts(spark, tmp_path, capsys):
     out = tmp_path / "rubin.parquet"
     assert main(["classify", str(shared_path(REAL_ALERTS)), str(out)]) == 0
