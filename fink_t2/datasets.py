@@ -59,6 +59,13 @@ class DataError(RuntimeError):
     """A data set cannot be fetched or read; the message says what to do."""
 
 
+def detected_mjd_by_object(points: pd.DataFrame):
+    """The MJD of the detections among ``points`` (all of them, without a ``detected`` column; NaN for the
+    others), grouped by ``object_id``."""
+    mjd = points["mjd"].where(points["detected"]) if "detected" in points else points["mjd"]
+    return mjd.groupby(points["object_id"])
+
+
 @dataclass
 class LabelledPoints:
     """Points of many objects and their classes.
@@ -78,8 +85,7 @@ class LabelledPoints:
         detection."""
         points = self.points
         if max_days is not None:
-            detected_mjd = points["mjd"].where(points["detected"]) if "detected" in points else points["mjd"]
-            first = detected_mjd.groupby(points["object_id"]).transform("min")
+            first = detected_mjd_by_object(points).transform("min")
             points = points[points["mjd"] <= first + max_days]
         index = pd.Index(self.labels.index).get_indexer(points["object_id"])
         keep = index >= 0
@@ -149,9 +155,7 @@ def read_elasticc(folder, forced: bool = False) -> LabelledAlerts:
         arrays = rubin.alert_arrays(table, forced)
         for field in histories:
             histories[field] += arrays[field]
-        if forced:  # the first detection, from the sources alone
-            first_mjd += [np.min(t, initial=np.inf) if t is not None else np.inf
-                          for t in rubin.alert_arrays(table)["time_mjd"]]
+        first_mjd += arrays["first_detection_mjd"].tolist()
         labels += [label] * table.num_rows
         ids += table.column("SNID").to_pylist()
     return LabelledAlerts(histories, pd.Series(labels, index=ids, name="label"), "lsst",
@@ -240,7 +244,7 @@ def read_plasticc(split: str = "train", directory=None, bands=BANDS, forced: boo
                            "flux_fluxcal": raw["flux"].to_numpy(float), "fluxerr_fluxcal": raw["flux_err"].to_numpy(float)})
     if forced:
         points["detected"] = raw["detected_bool"].to_numpy() == 1
-        detected_mjd = points["mjd"].where(points["detected"]).groupby(points["object_id"])
+        detected_mjd = detected_mjd_by_object(points)
         first, last = detected_mjd.transform("min"), detected_mjd.transform("max")
         points = points[(points["mjd"] >= first - rubin.PRECOVERY_DAYS) & (points["mjd"] <= last)].reset_index(drop=True)
     return LabelledPoints(points, labels.rename("label"), tuple(bands))

@@ -564,14 +564,8 @@ def posterior_std(lc: LightCurves, log_params, wavelengths_a) -> np.ndarray:
 
 def log_likelihood_george(lc: LightCurves, log_params, wavelengths_a) -> np.ndarray:
     """(n,) log-likelihood of every light curve at ``log_params`` (n, 2), george reference."""
-    lam_all = _wavelengths(lc, wavelengths_a)
-    out = np.full(len(lc), -np.inf)
-    for i in range(len(lc)):
-        m = lc.mask[i]
-        x = np.stack([lc.time_days[i, m], lam_all[i, m]], axis=1)
-        out[i] = _george_gp(np.asarray(log_params[i], float), x, lc.fluxerr_fluxcal[i, m]).log_likelihood(
-            lc.flux_fluxcal[i, m], quiet=True)
-    return out
+    values, _ = _george_objective(lc, wavelengths_a)(np.arange(len(lc)), np.asarray(log_params, float))
+    return -values
 
 
 # --------------------------------------------------------------------------- public entry point

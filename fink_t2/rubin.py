@@ -131,7 +131,8 @@ def alert_arrays(table, forced: bool = False) -> dict:
 
     Returns a dict role -> list (one 1-D array per alert) for ``ALERT_ROLES`` (``time_mjd``, ``band``,
     ``flux_njy``, ``fluxerr_njy``): ``prvDiaSources`` then ``diaSource`` (with ``forced``, the
-    ``prvDiaForcedSources`` too), and ``solar_system`` (n,) bool.
+    ``prvDiaForcedSources`` too); ``first_detection_mjd`` (n,), the earliest time of the alert's sources (not
+    of its forced sources; inf where none), and ``solar_system`` (n,) bool.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -154,6 +155,10 @@ def alert_arrays(table, forced: bool = False) -> dict:
     out = {}
     for role in ALERT_ROLES:
         pieces = [parts(array, role) for array in lists + [source]]
+        if role == "time_mjd":  # the sources are the first list and the alert's own source
+            out["first_detection_mjd"] = np.full(n, np.inf)
+            for values, owner in (pieces[0], pieces[-1]):
+                np.minimum.at(out["first_detection_mjd"], owner, np.asarray(values, dtype=float))
         values = np.concatenate([np.asarray(v, dtype=object) if role == "band" else
                                  np.asarray(v, dtype=float) for v, _ in pieces])
         owner = np.concatenate([o for _, o in pieces])

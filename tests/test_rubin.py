@@ -63,6 +63,7 @@ def test_real_alert_histories_are_read_as_a_loop_reads_them():
         np.testing.assert_array_equal(arrays["time_mjd"][i], [s["midpointMjdTai"] for s in sources])
         np.testing.assert_array_equal(arrays["band"][i], [s["band"] for s in sources])
         np.testing.assert_allclose(arrays["flux_njy"][i], [s["psfFlux"] for s in sources])
+        assert arrays["first_detection_mjd"][i] == min(s["midpointMjdTai"] for s in sources)
     lc = _lightcurves(arrays)
     # every real source is valid; a source repeated, or two sources of one visit in one band, count once
     distinct = [len({(s["midpointMjdTai"], s["band"]) for s in (r["prvDiaSources"] or []) + [r["diaSource"]]})
