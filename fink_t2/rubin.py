@@ -91,10 +91,11 @@ def lightcurves_from_alerts(time_mjd, band, flux_njy, fluxerr_njy) -> LightCurve
     """Light curves from a batch of Rubin alert histories.
 
     Each argument is a sequence of length n (one entry per alert) of 1-D arrays: the alert's
-    sources (``prvDiaSources`` then ``diaSource``), MJD (TAI), band name, PSF flux and error in nJy.
-    An entry may be None or empty; an alert whose arrays differ in length is malformed and gets no
-    points (it is then cut). A source seen twice (same ``diaSourceId``: same time and band), or two
-    sources of one visit in one band, count once (``lightcurves_from_points``).
+    sources (``prvDiaSources`` then ``diaSource``, then any forced sources), MJD (TAI), band name, PSF flux
+    and error in nJy. An entry may be None or empty; an alert whose arrays differ in length is malformed and
+    gets no points (it is then cut). A source seen twice (same ``diaSourceId``: same time and band), or two
+    sources of one visit in one band, count once, the first given (``lightcurves_from_points``): a forced
+    source on a detection's visit counts as that detection.
     Returns the light curves of the n alerts in FLUXCAL, time in JD, in input order.
     """
     lengths = row_lengths(time_mjd)
@@ -130,8 +131,9 @@ def alert_arrays(table, forced: bool = False) -> dict:
     """Per-alert source arrays of an Arrow table of Rubin or ELAsTiCC alerts, for ``classify_alerts``.
 
     Returns a dict role -> list (one 1-D array per alert) for ``ALERT_ROLES`` (``time_mjd``, ``band``,
-    ``flux_njy``, ``fluxerr_njy``): ``prvDiaSources`` then ``diaSource`` (with ``forced``, the
-    ``prvDiaForcedSources`` too); ``first_detection_mjd`` (n,), the earliest time of the alert's sources (not
+    ``flux_njy``, ``fluxerr_njy``): ``prvDiaSources`` then ``diaSource`` (with ``forced``, then the
+    ``prvDiaForcedSources``: a forced source on a detection's visit then counts as that detection, see
+    ``lightcurves_from_alerts``); ``first_detection_mjd`` (n,), the earliest time of the alert's sources (not
     of its forced sources; inf where none), and ``solar_system`` (n,) bool.
     """
     import pyarrow as pa
@@ -139,9 +141,9 @@ def alert_arrays(table, forced: bool = False) -> dict:
 
     source = table.column(SOURCE_COLUMN).combine_chunks()
     names = FIELD_NAMES[schema_of(f.name for f in source.type)]
-    lists = [table.column(HISTORY_COLUMN).combine_chunks()]
+    arrays = [table.column(HISTORY_COLUMN).combine_chunks(), source]
     if forced and FORCED_COLUMN in table.column_names:
-        lists.append(table.column(FORCED_COLUMN).combine_chunks())
+        arrays.append(table.column(FORCED_COLUMN).combine_chunks())
     n = table.num_rows
 
     def parts(array, role):
@@ -154,15 +156,15 @@ def alert_arrays(table, forced: bool = False) -> dict:
 
     out = {}
     for role in ALERT_ROLES:
-        pieces = [parts(array, role) for array in lists + [source]]
-        if role == "time_mjd":  # the sources are the first list and the alert's own source
+        pieces = [parts(array, role) for array in arrays]
+        if role == "time_mjd":
             out["first_detection_mjd"] = np.full(n, np.inf)
-            for values, owner in (pieces[0], pieces[-1]):
+            for values, owner in pieces[:2]:  # the sources
                 np.minimum.at(out["first_detection_mjd"], owner, np.asarray(values, dtype=float))
         values = np.concatenate([np.asarray(v, dtype=object) if role == "band" else
                                  np.asarray(v, dtype=float) for v, _ in pieces])
         owner = np.concatenate([o for _, o in pieces])
-        order = np.argsort(owner, kind="stable")  # per alert: history first, the alert's own source last
+        order = np.argsort(owner, kind="stable")  # per alert: history, the alert's own source, forced sources
         out[role] = np.split(values[order], np.cumsum(np.bincount(owner, minlength=n))[:-1])
     ss_index = source.type.get_field_index(SOLAR_SYSTEM_ID)
     ss = source.field(ss_index).to_numpy(zero_copy_only=False) if ss_index >= 0 else np.full(n, None, object)

@@ -134,7 +134,8 @@ def rubin_columns(df, cuts: SelectionCuts, forced: bool = False):
     for role in rubin.ALERT_ROLES:
         array_type = f"array<{types[role]}>"
         past = [F.coalesce(F.col(f"{c}.{names[role]}").cast(array_type), F.array().cast(array_type)) for c in lists]
-        cols[role] = F.concat(*past, F.array(F.col(f"{rubin.SOURCE_COLUMN}.{names[role]}").cast(types[role])))
+        source = F.array(F.col(f"{rubin.SOURCE_COLUMN}.{names[role]}").cast(types[role]))
+        cols[role] = F.concat(past[0], source, *past[1:])  # as rubin.alert_arrays: sources, then forced sources
     has_ss = rubin.SOLAR_SYSTEM_ID in source_fields
     if cuts.reject_solar_system and not has_ss:
         log.warning("t2: field '%s.%s' is absent: the solar-system cut is skipped", rubin.SOURCE_COLUMN,

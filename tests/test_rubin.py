@@ -52,6 +52,24 @@ def test_malformed_alert_gets_no_points_and_the_batch_goes_on():
     assert lc.n_points.tolist() == [2, 0]
 
 
+def test_a_forced_source_on_a_detection_visit_counts_as_the_detection():
+    """An alert with a detection on days 1 and 3 and forced sources on days 0, 1 and 3 (days 1 and 3: the
+    detections' visits, other fluxes): its light curve holds day 0 forced, days 1 and 3 as detected, and its
+    first detection is day 1."""
+    schema = rubin.avro_arrow_schema("rubin")
+
+    def source(day, flux):
+        return {"midpointMjdTai": 60000.0 + day, "band": "g", "psfFlux": flux, "psfFluxErr": 10.0}
+
+    alert = {"diaSourceId": 1, "diaSource": source(3, 300.0), "prvDiaSources": [source(1, 100.0)],
+             "prvDiaForcedSources": [source(3, 30.0), source(1, 10.0), source(0, 5.0)]}
+    arrays = rubin.alert_arrays(pa.Table.from_pylist([alert], schema=schema), forced=True)
+    assert arrays["first_detection_mjd"].tolist() == [60001.0]
+    lc = _lightcurves(arrays)
+    assert lc.time_days[0].tolist() == [0.0, 1.0, 3.0]
+    np.testing.assert_allclose(lc.flux_fluxcal[0], np.array([5.0, 100.0, 300.0]) * 10 ** (-0.4 * (31.4 - 27.5)))
+
+
 def test_real_alert_histories_are_read_as_a_loop_reads_them():
     """``alert_arrays`` (Arrow, vectorised) against a plain loop over the rows of the real Rubin alerts."""
     table = pq.read_table(shared_path(REAL_ALERTS), columns=["diaSourceId", "diaSource", "prvDiaSources", "pred"])
@@ -186,8 +204,8 @@ def test_every_real_rubin_alert_gets_one_row_and_no_nan(spark):
 @requires_lsst_model
 def test_default_lsst_model_reads_the_forced_photometry_in_spark(spark):
     """The default LSST model was trained on forced photometry: the Spark path gives every classified real
-    alert the probabilities of its sources and forced sources gathered by a plain loop, not those of its
-    sources alone."""
+    alert the probabilities of its sources and forced sources gathered by a plain loop (sources first: a
+    forced source on a detection's visit counts as the detection), not those of its sources alone."""
     from fink_t2.models import load_model
 
     assert load_model(LSST_MODEL).card["forced_photometry"]
@@ -198,7 +216,7 @@ def test_default_lsst_model_reads_the_forced_photometry_in_spark(spark):
     model = load_model(LSST_MODEL)
     by_loop = {}
     for forced in (True, False):
-        sources = [(r["prvDiaSources"] or []) + ((r["prvDiaForcedSources"] or []) if forced else []) + [r["diaSource"]]
+        sources = [(r["prvDiaSources"] or []) + [r["diaSource"]] + ((r["prvDiaForcedSources"] or []) if forced else [])
                    for r in rows]
         arrays = [[np.array([s[field] for s in alert]) for alert in sources]
                   for field in ("midpointMjdTai", "band", "psfFlux", "psfFluxErr")]
