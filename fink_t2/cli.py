@@ -137,7 +137,8 @@ def train_command(args) -> int:
     card = train(Path(args.out), seed=args.seed, ztf_tables=args.ztf_table, n_folds=args.folds, history_kinds=kinds,
                  plasticc_dir=args.plasticc_dir, plasticc_draws=args.plasticc_draws, epochs=args.epochs,
                  ztf_draws=args.ztf_draws, expert_epochs=args.expert_epochs, workers=args.workers, survey=args.survey,
-                 real_alerts=args.elasticc, alerts_in_general=args.elasticc_in_general, forced=args.forced)
+                 real_alerts=args.elasticc, alerts_in_general=args.elasticc_in_general, forced=args.forced,
+                 alert_draws=args.elasticc_draws)
     print(f"fink-t2: model {card['id']} trained in {card['training']['seconds']} s -> {args.out}")
     return 0
 
@@ -273,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--elasticc-in-general", action="store_true",
                        help="--elasticc: fine-tune the general network on PLAsTiCC and those alerts (the shipped one "
                             "and one per fold, each from the PLAsTiCC-only network)")
+    train.add_argument("--elasticc-draws", type=int, default=0,
+                       help="--elasticc: earlier alerts drawn from each alert, its points up to a detection drawn at "
+                            "random (default: 0)")
     train.add_argument("--history-kinds",
                        help=f"probabilities of the history draws, e.g. alert=0.3,early=0.2,full=0.2,first_days=0.3 "
                             f"(default: {','.join(f'{k}={v:g}' for k, v in training.HISTORY_KINDS.items())})")

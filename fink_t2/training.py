@@ -44,11 +44,11 @@ import pandas as pd
 
 from .classify import GPPreparation, gp_inputs
 from .cuts import SelectionCuts, apply_cuts
-from .datasets import LabelledPoints, read_elasticc, read_plasticc, read_ztf_tables
+from .datasets import LabelledAlerts, LabelledPoints, read_elasticc, read_plasticc, read_ztf_tables
 from .gp import N_TIMES
 from .lightcurves import mag_to_fluxcal
 from .models import file_sha256, fit_scaling, network_inputs
-from .rubin import PRECOVERY_DAYS
+from .rubin import MJD_TO_JD, PRECOVERY_DAYS
 from .surveys import ADAPTERS
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,32 @@ def training_draws(data: LabelledPoints, n_draws: int, rng: np.random.Generator,
             pd.Series(np.concatenate(origins), index=ids))
 
 
+def alert_points(alerts: LabelledAlerts) -> LabelledPoints:
+    """The points of each alert of ``alerts`` as an object of its own (id: the alert's position), with a
+    ``detected`` column: every point, or with forced photometry (``first_detection_jd``) those from the first
+    detection on with |flux| >= ``DETECTION_SNR`` errors (Rubin's 5-sigma detections)."""
+    lightcurves = alerts.lightcurves()
+    alert, position = np.nonzero(lightcurves.mask)
+    flux = lightcurves.flux_fluxcal[alert, position]
+    fluxerr = lightcurves.fluxerr_fluxcal[alert, position]
+    jd = lightcurves.jd_first[alert] + lightcurves.time_days[alert, position]
+    detected = np.ones(len(jd), dtype=bool)
+    if alerts.first_detection_jd is not None:
+        detected = (jd >= alerts.first_detection_jd[alert]) & (np.abs(flux) >= DETECTION_SNR * fluxerr)
+    points = pd.DataFrame({"object_id": alert, "mjd": jd - MJD_TO_JD, "band": lightcurves.band[alert, position],
+                           "flux_fluxcal": flux, "fluxerr_fluxcal": fluxerr, "detected": detected})
+    labels = pd.Series(alerts.labels.to_numpy(), index=np.arange(len(alerts.labels)))
+    return LabelledPoints(points, labels, tuple(ADAPTERS[alerts.survey].BANDS))
+
+
+def earlier_alert_draws(alerts: LabelledAlerts, n_draws: int, rng: np.random.Generator, history_days: float):
+    """``n_draws`` earlier alerts per alert: its points up to one of its detections drawn at random, the last
+    ``history_days`` (``history_draw``'s ``alert`` kind), as the object's alert of that night would have held
+    them. Returns ``(LabelledPoints, origin)``, ``origin`` the object id (``alerts.labels.index``) of each draw."""
+    draws, alert = training_draws(alert_points(alerts), n_draws, rng, False, history_days, {"alert": 1.0})
+    return draws, pd.Series(alerts.labels.index.to_numpy()[alert.to_numpy()], index=alert.index)
+
+
 def gp_preparation(survey: str) -> GPPreparation:
     """What the GP keeps of the light curves of a ``survey`` model trained here (written in its card)."""
     adapter = ADAPTERS[survey]
@@ -221,7 +247,7 @@ def _fit_and_save(path, x, aux, y, weights, seed, epochs, architecture, n_classe
 def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_dir=None, plasticc_draws: int = 1,
           ztf_draws: int = 10, epochs: int = 30, expert_epochs: int = EXPERT_EPOCHS, architecture=None,
           workers: Optional[int] = None, survey: str = "ztf", history_kinds: Optional[dict] = None,
-          real_alerts=None, alerts_in_general: bool = False, forced: bool = False) -> dict:
+          real_alerts=None, alerts_in_general: bool = False, forced: bool = False, alert_draws: int = 0) -> dict:
     """Train a model into ``out`` (weights folder; the card goes to ``out.parent / (out.name + '.json')``).
 
     ``survey`` (``surveys.ADAPTERS``) chooses the bands, wavelengths and alert history (the survey's
@@ -233,7 +259,8 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     a real-data expert (see ``t2net.with_expert``) is trained on those objects alone,
     over the classes they hold, with its own fold models. For LSST, ``real_alerts`` (a folder of labelled
     ELAsTiCC alerts, ``datasets.read_elasticc``) trains the expert, one sample per alert as it was
-    received, with folds by ``SNID``; the general network sees PLAsTiCC only, so its fold files are copies
+    received (and ``alert_draws`` earlier alerts of each, ``earlier_alert_draws``), with folds by ``SNID``;
+    the general network sees PLAsTiCC only, so its fold files are copies
     of it, unless ``alerts_in_general``: then each general network (the shipped one and fold k's) is
     fine-tuned from the PLAsTiCC-only one on PLAsTiCC and the alerts (fold k's without those of fold k),
     ``FINE_TUNE_EPOCHS`` epochs each. ``forced`` (LSST): light curves with forced photometry, every PLAsTiCC
@@ -272,6 +299,9 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     if real_alerts is not None:
         alerts = read_elasticc(real_alerts, forced)
         sets.append(("elasticc", alerts, pd.Series(alerts.labels.index.to_numpy())))
+        if alert_draws:
+            sets.append(("elasticc earlier alerts", *earlier_alert_draws(alerts, alert_draws, rng,
+                                                                          config["history_days"])))
 
     flux_parts, span_parts, y_parts, fold_parts = [], [], [], []
     class_index = {name: i for i, name in enumerate(CLASSES)}
@@ -369,7 +399,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
         "training": {"seed": seed, "epochs": epochs, "optimizer": f"Adam, cosine decay from {LEARNING_RATE}", "batch_size": BATCH_SIZE,
                      "seconds": round(time.perf_counter() - start_time)},
     }
-    real_name = sets[-1][0] if len(sets) > 1 else None
+    real_name = sets[1][0] if len(sets) > 1 else None
     if ztf_tables:
         names = [Path(t).name for t in ztf_tables]
         card["training_data"]["ztf"] = {"table": names[0] if len(names) == 1 else names,
@@ -379,7 +409,9 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
                       "assignment": "zlib.crc32(str(objectId)) % folds"}
     if real_alerts is not None:
         card["training_data"]["elasticc"] = {"folder": Path(real_alerts).name, "alerts": len(sets[1][1].labels),
-                                             "objects": int(sets[1][2].nunique()), "samples": "one per alert"}
+                                             "objects": int(sets[1][2].nunique()), "samples": "one per alert"
+                                             + (f" and {alert_draws} earlier alert(s) of each, its points up to a"
+                                                " detection drawn at random" if alert_draws else "")}
         card["cv"] = {"folds": n_folds, "data": Path(real_alerts).name, "assignment": "zlib.crc32(str(SNID)) % folds",
                       "general_network": (f"fine-tuned from a PLAsTiCC-only network on PLAsTiCC and the ELAsTiCC"
                                           f" alerts ({FINE_TUNE_EPOCHS} epochs, Adam from {FINE_TUNE_LEARNING_RATE}),"

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from conftest import requires_train_extra, shared_path
-from fink_t2 import training, ztf
-from fink_t2.datasets import (BTS_TYPES, TNS_TYPES, DataError, LabelledPoints, plasticc_dir, read_plasticc,
-                              read_ztf_table, read_ztf_tables)
+from fink_t2 import rubin, training, ztf
+from fink_t2.datasets import (BTS_TYPES, TNS_TYPES, DataError, LabelledPoints, plasticc_dir, read_elasticc,
+                              read_plasticc, read_ztf_table, read_ztf_tables)
 
 
 def _plasticc():
@@ -116,6 +116,28 @@ def test_forced_photometry_draws_end_at_a_detection_and_keep_the_epochs_before()
     assert first.groupby("object_id").mjd.max().between(20, 20 + training.FIRST_DAYS[1]).all()
 
 
+def test_earlier_elasticc_alerts_end_at_a_detection_of_the_alert():
+    """Each earlier alert drawn from a real ELAsTiCC alert holds points of that alert only, up to one of its
+    detections (from its first detection on, |flux| >= 5 errors), with the alert's class and SNID."""
+    alerts = read_elasticc(shared_path("rubin_alerts/elasticc"), forced=True)
+    points = training.alert_points(alerts).points
+    draws, origin = training.earlier_alert_draws(alerts, 2, np.random.default_rng(0), rubin.HISTORY_DAYS)
+    assert len(draws.labels) == 2 * len(alerts.labels) and (origin.to_numpy() == np.tile(alerts.labels.index, 2)).all()
+    assert (draws.labels.to_numpy() == np.tile(alerts.labels.to_numpy(), 2)).all()
+    drawn = draws.points.assign(alert=draws.points["object_id"] % len(alerts.labels))
+    key = ["mjd", "band", "flux_fluxcal"]
+    merged = drawn.merge(points.rename(columns={"object_id": "alert"}), on=["alert", *key], how="left",
+                         suffixes=("", "_alert"), indicator=True)
+    assert (merged["_merge"] == "both").all()  # no point that its alert lacks
+    end = drawn.groupby("object_id")["mjd"].transform("max") == drawn["mjd"]
+    last = drawn[end]
+    first_mjd = alerts.first_detection_jd[last["alert"]] - rubin.MJD_TO_JD
+    assert (last["mjd"] >= first_mjd - 1e-6).all()
+    assert (np.abs(last["flux_fluxcal"]) >= training.DETECTION_SNR * last["fluxerr_fluxcal"]).groupby(
+        last["object_id"]).any().all()
+    assert drawn.groupby("object_id").size().median() < points.groupby("object_id").size().median()
+
+
 def test_labelled_tables_join_by_object_and_the_first_table_wins():
     bts_path, tns_path = shared_path("bts_dev/bts_dev_lightcurves.parquet"), shared_path("tns_alerts/tns_lightcurves.parquet")
     bts, tns = pd.read_parquet(bts_path), pd.read_parquet(tns_path)
@@ -215,14 +237,14 @@ def test_lsst_training_with_an_elasticc_expert(tmp_path, monkeypatch, in_general
     """A one-epoch LSST run: six bands, the expert trained on labelled ELAsTiCC alerts with folds by SNID, the
     general network serving every fold (PLAsTiCC detections only) or fine-tuned per fold (the alerts in it too,
     with forced photometry), and cross-validated scores on ELAsTiCC."""
-    from fink_t2 import rubin
     from fink_t2.evaluate import evaluate
     from fink_t2.models import read_card
 
     _plasticc()
     elasticc = shared_path("rubin_alerts/elasticc")
     card = training.train(tmp_path / "tiny-lsst", survey="lsst", real_alerts=elasticc, n_folds=2, epochs=1,
-                          expert_epochs=1, alerts_in_general=in_general, forced=in_general)
+                          expert_epochs=1, alerts_in_general=in_general, forced=in_general,
+                          alert_draws=int(in_general))
     monkeypatch.setenv("FINK_T2_MODEL_DIR", str(tmp_path))
     assert read_card("tiny-lsst")["bands"] == list(rubin.BANDS) and len(card["input_scaling"]["scale"]) == 6
     assert card["wavelengths_a"] == list(rubin.WAVELENGTHS_A) and card["training_data"]["history_days"] == 365.0
@@ -230,6 +252,8 @@ def test_lsst_training_with_an_elasticc_expert(tmp_path, monkeypatch, in_general
     assert card["forced_photometry"] == in_general
     assert card["expert"]["classes"] == ["SNII", "SNIa"] and card["cv"]["assignment"].endswith("str(SNID)) % folds")
     sha, weights = card["source"]["sha256"], card["class_weights"]
+    n_real = sum(n for c, n in card["expert"]["samples_per_class"].items())
+    assert (n_real > 5282) == in_general  # the earlier alerts drawn from the alerts train the expert too
     if in_general:  # fold k's general network is fine-tuned without the alerts of fold k: fewer SN Ia, other weights
         assert len({sha["fold0.weights.h5"], sha["fold1.weights.h5"], sha["model.weights.h5"]}) == 3
         assert weights["fold0.weights.h5"] != weights["model.weights.h5"]
