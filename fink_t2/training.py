@@ -19,7 +19,9 @@ Real labelled ZTF light curves (BTS) get the same history draws, without rescali
 
 LSST-like draws (``survey="lsst"``, six bands u g r i z y): PLAsTiCC is a simulation of LSST, so
 its detections are kept as they are (signed difference fluxes, as Rubin's ``diaSource`` carries
-them) and only the history draws apply, with the 12 months of history a Rubin alert carries.
+them) and only the history draws apply, with the 12 months of history a Rubin alert carries. Labelled
+ELAsTiCC alerts count one sample each, as received, and may add earlier alerts drawn from each
+(``earlier_alert_draws``).
 
 Class imbalance: each sample is weighted by ``(n_max / n_class) ** 0.5`` (tempered
 inverse frequency, counted over the draws of that fit), so rare classes weigh more
