@@ -138,7 +138,7 @@ def train_command(args) -> int:
                  plasticc_dir=args.plasticc_dir, plasticc_draws=args.plasticc_draws, epochs=args.epochs,
                  ztf_draws=args.ztf_draws, expert_epochs=args.expert_epochs, workers=args.workers, survey=args.survey,
                  real_alerts=args.elasticc, alerts_in_general=args.elasticc_in_general, forced=args.forced,
-                 alert_draws=args.elasticc_draws)
+                 alert_draws=args.elasticc_draws, min_bands=args.min_bands)
     print(f"fink-t2: model {card['id']} trained in {card['training']['seconds']} s -> {args.out}")
     return 0
 
@@ -280,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--history-kinds",
                        help=f"probabilities of the history draws, e.g. alert=0.3,early=0.2,full=0.2,first_days=0.3 "
                             f"(default: {','.join(f'{k}={v:g}' for k, v in training.HISTORY_KINDS.items())})")
+    train.add_argument("--min-bands", type=int, default=2,
+                       help="bands a training sample needs points in, 1 to learn single-band light curves too "
+                            "(default: 2)")
     train.add_argument("--folds", type=int, default=5, help="cross-validation folds over --ztf-table (default: 5)")
     train.add_argument("--epochs", type=int, default=30, help="epochs of the general network (default: 30)")
     train.add_argument("--ztf-draws", type=int, default=10, help="history draws per real ZTF object (default: 10)")

@@ -187,14 +187,14 @@ def gp_preparation(survey: str) -> GPPreparation:
     return GPPreparation(EVENT_WINDOW_DAYS, adapter.BIN_DAYS, adapter.GP_MAX_POINTS)
 
 
-def preprocess(data: LabelledPoints, wavelengths_a, preparation: GPPreparation):
-    """GP inputs of the objects that pass the light-curve cuts, as at inference (``preparation``: what the GP
-    keeps of each light curve, as the card will say).
+def preprocess(data: LabelledPoints, wavelengths_a, preparation: GPPreparation, min_bands: int = 2):
+    """GP inputs of the objects that pass the light-curve cuts (>= 2 points in >= ``min_bands`` bands), as at
+    inference (``preparation``: what the GP keeps of each light curve, as the card will say).
 
     Returns ``(selected (k,) positions in data.labels, gp_flux (k, T, B), span_days (k,))``.
     """
     lightcurves = data.lightcurves()
-    status = apply_cuts(lightcurves, SelectionCuts())
+    status = apply_cuts(lightcurves, SelectionCuts(min_bands=min_bands))
     selected, gp_flux, span_days, _ = gp_inputs(lightcurves, status, wavelengths_a, preparation)
     return selected, gp_flux, span_days
 
@@ -249,7 +249,8 @@ def _fit_and_save(path, x, aux, y, weights, seed, epochs, architecture, n_classe
 def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_dir=None, plasticc_draws: int = 1,
           ztf_draws: int = 10, epochs: int = 30, expert_epochs: int = EXPERT_EPOCHS, architecture=None,
           workers: Optional[int] = None, survey: str = "ztf", history_kinds: Optional[dict] = None,
-          real_alerts=None, alerts_in_general: bool = False, forced: bool = False, alert_draws: int = 0) -> dict:
+          real_alerts=None, alerts_in_general: bool = False, forced: bool = False, alert_draws: int = 0,
+          min_bands: int = 2) -> dict:
     """Train a model into ``out`` (weights folder; the card goes to ``out.parent / (out.name + '.json')``).
 
     ``survey`` (``surveys.ADAPTERS``) chooses the bands, wavelengths and alert history (the survey's
@@ -265,7 +266,8 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     the general network sees PLAsTiCC only, so its fold files are copies
     of it, unless ``alerts_in_general``: then each general network (the shipped one and fold k's) is
     fine-tuned from the PLAsTiCC-only one on PLAsTiCC and the alerts (fold k's without those of fold k),
-    ``FINE_TUNE_EPOCHS`` epochs each. ``forced`` (LSST): light curves with forced photometry, every PLAsTiCC
+    ``FINE_TUNE_EPOCHS`` epochs each. Training samples need >= 2 points in >= ``min_bands`` bands
+    (1: single-band light curves are learned too). ``forced`` (LSST): light curves with forced photometry, every PLAsTiCC
     epoch and the alerts' ``prvDiaForcedSources``; the card says so and inference then reads them. The networks are fitted
     ``workers`` at a time (default: one per CPU core), each in its own process with
     one thread: these small networks use a core far better that way than one
@@ -309,7 +311,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     class_index = {name: i for i, name in enumerate(CLASSES)}
     preparation = gp_preparation(survey)
     for name, draws, origin in sets:
-        selected, gp_flux, span_days = preprocess(draws, config["wavelengths_a"], preparation)
+        selected, gp_flux, span_days = preprocess(draws, config["wavelengths_a"], preparation, min_bands)
         labels = draws.labels.to_numpy()[selected]
         log.info("%s: %d draws of %d objects, %d pass the cuts", name, len(draws.labels), origin.nunique(), len(selected))
         flux_parts.append(gp_flux)
@@ -391,7 +393,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
                                                 "calibration_floor": CALIBRATION_FLOOR, "detection_snr": DETECTION_SNR}}
                                   if config["simulate_ztf"] else {"points": FORCED_POINTS if forced else
                                                                   "detected_bool == 1, signed flux"})},
-            "history_kinds": kinds, "history_days": config["history_days"],
+            "history_kinds": kinds, "history_days": config["history_days"], "min_bands": min_bands,
             **({"first_days": FIRST_DAYS} if kinds.get("first_days") else {}),
             "samples": int(len(y)), "samples_per_class": {CLASSES[k]: int(n) for k, n in
                                                            zip(*np.unique(y, return_counts=True))},

@@ -180,6 +180,25 @@ def test_training_inputs_equal_inference_inputs(bts_table):
     np.testing.assert_allclose(via_api.to_numpy(), via_training, atol=1e-5)
 
 
+def test_min_bands_one_keeps_single_band_light_curves(bts_table):
+    """With min_bands=1 the objects with points in one band only become training samples too; which objects
+    pass is counted here from the points table itself."""
+    data = read_ztf_table(shared_path("bts_dev/bts_dev_lightcurves.parquet"))
+    first = data.labels.index[:60]
+    # the first 20 objects keep their r points only: single-band light curves
+    points = data.points[data.points.object_id.isin(first)]
+    points = points[~(points.object_id.isin(first[:20]) & (points.band == 0))]
+    subset = LabelledPoints(points, data.labels.loc[first], data.bands)
+    per_object = points.groupby("object_id").agg(n=("band", "size"), bands=("band", "nunique")).reindex(first)
+    expected = {k: np.flatnonzero(((per_object.n >= 2) & (per_object.bands >= k)).to_numpy()) for k in (1, 2)}
+    preparation = training.gp_preparation("ztf")
+    for min_bands in (1, 2):
+        selected, gp_flux, _ = training.preprocess(subset, ztf.WAVELENGTHS_A, preparation, min_bands)
+        np.testing.assert_array_equal(selected, expected[min_bands])
+        assert np.isfinite(gp_flux).all()
+    assert len(expected[1]) - len(expected[2]) >= 15
+
+
 def test_fetch_checks_the_wheel_and_says_what_to_do_offline(tmp_path, monkeypatch):
     from fink_t2.datasets import fetch_plasticc
 
