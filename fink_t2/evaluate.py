@@ -33,7 +33,7 @@ from .cuts import apply_cuts
 from . import ztf
 from .datasets import (ELASTICC_CLASSES, TNS_TYPES, LabelledAlerts, LabelledPoints, read_elasticc, read_plasticc, read_tns_alerts,
                        read_ztf_table)
-from .models import load_model, read_card, reads_forced_photometry
+from .models import load_model, read_card, reads_forced_photometry, trained_min_bands
 from .realdata import shared_data_dir
 from .surveys import ADAPTERS, check_model_survey
 from .training import fold_of
@@ -117,7 +117,7 @@ def predict(model_name: str, data, by_folds: bool = False, max_days: Optional[fl
     card = read_card(model_name)
     lightcurves = data.lightcurves(max_days)
     # the survey's cuts on the light curve; those on other alert fields (age, host, solar system) are skipped
-    status = apply_cuts(lightcurves, ADAPTERS[card.get("survey", "ztf")].default_cuts())
+    status = apply_cuts(lightcurves, ADAPTERS[card.get("survey", "ztf")].default_cuts(trained_min_bands(card)))
     if not by_folds:
         return classify_batch(lightcurves, status, load_model(model_name, calibrated=calibrated))
     cv = card["cv"]

@@ -82,6 +82,13 @@ def reads_forced_photometry(card: dict, forced: Optional[bool] = None) -> bool:
     return bool(card.get("forced_photometry", False)) if forced is None else forced
 
 
+def trained_min_bands(card: dict) -> int:
+    """Fewest bands with points in the light curves the model was trained on (its card's
+    ``training_data.min_bands``; 2 where the card does not say): the default cuts ask as many."""
+    training_data = card.get("training_data")
+    return int(training_data.get("min_bands", 2)) if isinstance(training_data, dict) else 2
+
+
 def _weights_path(card: dict, card_folder: Path) -> Path:
     source = card["source"]
     if "package" in source:

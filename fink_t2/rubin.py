@@ -19,7 +19,7 @@ import pandas as pd
 from .classify import classify_batch
 from .cuts import SelectionCuts, apply_cuts
 from .lightcurves import LightCurves, flatten_rows, lightcurves_from_points, row_lengths
-from .models import DEFAULT_MODELS, T2Model, load_model
+from .models import DEFAULT_MODELS, T2Model, load_model, trained_min_bands
 
 #: Band order of Rubin light curves and of the LSST model's input.
 BANDS = ("u", "g", "r", "i", "z", "y")
@@ -70,12 +70,12 @@ def schema_of(field_names) -> str:
                      + " or ".join(str(sorted(f.values())) for f in FIELD_NAMES.values()))
 
 
-def default_cuts() -> SelectionCuts:
-    """Cuts for Rubin alerts: >= 2 detections in >= 2 bands on >= 2 nights (a span of 0.5 days: one night's
+def default_cuts(min_bands: int = 2) -> SelectionCuts:
+    """Cuts for Rubin alerts: >= 2 detections in >= ``min_bands`` bands on >= 2 nights (a span of 0.5 days: one night's
     visits in several bands show colours but no evolution), no source associated with a known solar-system
     object (``ssObjectId``). No age cut (a Rubin alert carries 12 months of history and the model knows
     periodic and stochastic variables too) and no host cut (the alert packet has no cross-match)."""
-    return SelectionCuts(min_points=2, min_bands=2, min_span_days=0.5, max_days_since_start=None,
+    return SelectionCuts(min_points=2, min_bands=min_bands, min_span_days=0.5, max_days_since_start=None,
                          reject_solar_system=True, hosts=None)
 
 
@@ -121,7 +121,7 @@ def classify_alerts(time_mjd, band, flux_njy, fluxerr_njy, solar_system=None,
     ``(probabilities (n, n_classes) with NaN rows where not ok, uncertainty (n,), status (n,))``.
     """
     model = model or load_model(DEFAULT_MODELS["lsst"])
-    cuts = default_cuts() if cuts is None else cuts
+    cuts = default_cuts(trained_min_bands(model.card)) if cuts is None else cuts
     lightcurves = lightcurves_from_alerts(time_mjd, band, flux_njy, fluxerr_njy)
     status = apply_cuts(lightcurves, cuts, solar_system=solar_system)
     return classify_batch(lightcurves, status, model, gp_backend)

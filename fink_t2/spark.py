@@ -22,7 +22,7 @@ import pandas as pd
 from . import rubin, ztf
 from .classify import most_probable_class
 from .cuts import SelectionCuts
-from .models import DEFAULT_MODELS, load_model
+from .models import DEFAULT_MODELS, load_model, read_card, trained_min_bands
 from .surveys import ADAPTERS, check_model_survey, survey_of_names
 from .ztf import HISTORY_COLUMNS, REQUIRED_FIELDS, REQUIRED_HISTORY_COLUMNS
 
@@ -71,7 +71,7 @@ def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = Non
     from pyspark.sql.functions import pandas_udf
 
     model_name = model_name or DEFAULT_MODELS[survey]
-    cuts = ADAPTERS[survey].default_cuts() if cuts is None else cuts
+    cuts = ADAPTERS[survey].default_cuts(trained_min_bands(read_card(model_name))) if cuts is None else cuts
 
     @pandas_udf(output_schema())
     def t2_ztf(cjd: pd.Series, cfid: pd.Series, cmagpsf: pd.Series, csigmapsf: pd.Series, cisdiffpos: pd.Series,
@@ -229,7 +229,7 @@ def add_t2_columns(df, model_name: Optional[str] = None, cuts: Optional[Selectio
     """
     from pyspark.sql import functions as F
 
-    from .models import read_card, reads_forced_photometry
+    from .models import reads_forced_photometry
 
     survey = survey or survey_of_names(df.columns)
     model_name = model_name or DEFAULT_MODELS[survey]
@@ -242,7 +242,7 @@ def add_t2_columns(df, model_name: Optional[str] = None, cuts: Optional[Selectio
                     else "replaced")
         df = (df.withColumnsRenamed({c: c + KEPT_SUFFIX for c in existing}) if keep_existing
               else df.drop(*existing))
-    cuts = ADAPTERS[survey].default_cuts() if cuts is None else cuts
+    cuts = ADAPTERS[survey].default_cuts(trained_min_bands(card)) if cuts is None else cuts
     if survey == "ztf":
         context, cuts = context_columns(df, cuts)
         inputs = {**history_columns(df), **context}

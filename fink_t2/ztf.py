@@ -15,7 +15,7 @@ import pyarrow as pa
 from .classify import classify_batch, most_probable_class
 from .cuts import SelectionCuts, apply_cuts
 from .lightcurves import POINT_COLUMNS, LightCurves, flatten_rows, lightcurves_from_points, mag_to_fluxcal, row_lengths
-from .models import DEFAULT_MODELS, T2Model, load_model
+from .models import DEFAULT_MODELS, T2Model, load_model, trained_min_bands
 
 #: Band order of ZTF light curves and of the ZTF models' input: index -> band name.
 BANDS = ("g", "r")
@@ -46,11 +46,12 @@ EXTRAGALACTIC_HOSTS = (
 ROID_SOLAR_SYSTEM = 3
 
 
-def default_cuts() -> SelectionCuts:
-    """Fink's cuts for ZTF alerts (those of its previous t2 and SuperNNova modules): >= 2 detections in g and r,
-    at most 90 days since the source first varied (``jdstarthist``), no known solar-system object
-    (``roid``), a SIMBAD class (``cdsxmatch``) compatible with an extragalactic transient."""
-    return SelectionCuts(hosts=EXTRAGALACTIC_HOSTS)
+def default_cuts(min_bands: int = 2) -> SelectionCuts:
+    """Fink's cuts for ZTF alerts (those of its previous t2 and SuperNNova modules): >= 2 detections, in g and r
+    (``min_bands``: as many bands as the model was trained on, ``models.trained_min_bands``), at most 90 days
+    since the source first varied (``jdstarthist``), no known solar-system object (``roid``), a SIMBAD class
+    (``cdsxmatch``) compatible with an extragalactic transient."""
+    return SelectionCuts(min_bands=min_bands, hosts=EXTRAGALACTIC_HOSTS)
 
 
 _ALERT_FIELDS = [("jd", pa.float64()), ("fid", pa.int32()), ("magpsf", pa.float32()), ("sigmapsf", pa.float32()),
@@ -149,7 +150,7 @@ def classify_alerts(jd, fid, magpsf, sigmapsf, isdiffpos=None, jdstarthist=None,
     (n, n_classes) with NaN rows where not ok, uncertainty (n,), status (n,))``.
     """
     model = model or load_model(DEFAULT_MODELS["ztf"])
-    cuts = default_cuts() if cuts is None else cuts
+    cuts = default_cuts(trained_min_bands(model.card)) if cuts is None else cuts
     lightcurves = lightcurves_from_alerts(jd, fid, magpsf, sigmapsf, isdiffpos)
     solar_system = None if roid is None else np.asarray(roid, dtype=float) == ROID_SOLAR_SYSTEM
     status = apply_cuts(lightcurves, cuts, first_jd=jdstarthist, solar_system=solar_system, host_class=cdsxmatch)
@@ -179,7 +180,7 @@ def classify_lightcurves(df: pd.DataFrame, model=None, cuts: Optional[SelectionC
     ``df`` has columns ``objectId``, ``mjd``, ``band`` (``g``/``r``; others are
     ignored), ``mag``, ``magerr`` (PSF difference magnitudes of detections).
     ``model`` is a ``T2Model``, a model name or None (the default model).
-    ``cuts`` defaults to the light-curve cuts only (>= 2 points, both bands);
+    ``cuts`` defaults to the light-curve cuts only (>= 2 points, in both bands unless the model learned one);
     the alert-context cuts need alert columns and are skipped.
     Returns one row per object: ``objectId``, one float column per class (NaN when
     unclassified), ``t2_class`` (empty when unclassified), ``t2_uncertainty`` (NaN when
@@ -188,7 +189,8 @@ def classify_lightcurves(df: pd.DataFrame, model=None, cuts: Optional[SelectionC
     if model is None or isinstance(model, str):
         model = load_model(model or DEFAULT_MODELS["ztf"])
     lightcurves, object_ids = lightcurves_from_table(df)
-    status = apply_cuts(lightcurves, SelectionCuts() if cuts is None else cuts)
+    cuts = SelectionCuts(min_bands=trained_min_bands(model.card)) if cuts is None else cuts
+    status = apply_cuts(lightcurves, cuts)
     probabilities, uncertainty, status = classify_batch(lightcurves, status, model, gp_backend)
     out = pd.DataFrame(probabilities, columns=model.classes)
     out.insert(0, "objectId", np.asarray(object_ids))

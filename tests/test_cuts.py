@@ -42,3 +42,25 @@ def test_min_span_asks_for_two_nights():
     lc = lightcurves_from_alerts([np.array([JD0, JD0 + 0.1]), np.array([JD0, JD0 + 1.0])], [np.array([1, 2])] * 2,
                                  [np.full(2, 18.0)] * 2, [np.full(2, 0.1)] * 2)
     assert apply_cuts(lc, SelectionCuts(min_span_days=0.5)).tolist() == ["cut:min_span", "ok"]
+
+
+def test_the_default_band_cut_follows_what_the_model_learned():
+    """A model whose card says it learned single-band light curves classifies a g-only alert; one trained on
+    both bands (every shipped ZTF model so far) cuts it."""
+    import dataclasses
+
+    from fink_t2.models import load_model, trained_min_bands
+    from fink_t2.ztf import classify_alerts
+
+    model = load_model("t2-ztf-gr-v3")
+    card = {**model.card, "training_data": {**model.card["training_data"], "min_bands": 1}}
+    single_band_model = dataclasses.replace(model, card=card)
+    assert (trained_min_bands(model.card), trained_min_bands(card), trained_min_bands({})) == (2, 1, 2)
+    jd = [np.array([JD0, JD0 + 1, JD0 + 3]), np.array([JD0, JD0 + 1, JD0 + 3])]
+    fid = [np.array([1, 1, 1]), np.array([1, 2, 1])]
+    mag = [np.array([19.0, 18.5, 18.2])] * 2
+    args = (jd, fid, mag, [np.full(3, 0.1)] * 2)
+    _, _, status = classify_alerts(*args, model=model)
+    assert status.tolist() == ["cut:min_bands", "ok"]
+    probabilities, _, status = classify_alerts(*args, model=single_band_model)
+    assert status.tolist() == ["ok", "ok"] and np.isfinite(probabilities).all()
