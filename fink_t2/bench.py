@@ -257,7 +257,6 @@ def bench_pipeline(n_alerts: int, anchor_alerts: int = 200, engines=("onnx", "ke
     of a worker, and the anchor-style path."""
     from .cuts import SelectionCuts
     from .spark import get_spark
-    from .ztf import default_cuts
 
     out = {"alerts": n_alerts, "engines": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -271,7 +270,7 @@ def bench_pipeline(n_alerts: int, anchor_alerts: int = 200, engines=("onnx", "ke
             spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
             _run_udf(spark, warm_up, SelectionCuts.none(), engine)  # warm-up: workers start, model loads
             results = {}
-            for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", default_cuts())):
+            for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", None)):  # None: the model's defaults
                 total, classified, seconds = _run_udf(spark, path, cuts, engine)
                 results[name] = dict(alerts=total, classified=classified, seconds=seconds,
                                      alerts_per_s_per_core=total / seconds, classified_per_s_per_core=classified / seconds)
@@ -375,7 +374,6 @@ def bench_pipeline_lsst(n_alerts: int) -> dict:
     """The UDF path in local Spark (one core, ONNX Runtime, the LSST model) on replicated real Rubin alerts
     (their history lengths: median ~140, max ~1,200 detections); then the cost per alert by history length."""
     from .cuts import SelectionCuts
-    from .rubin import default_cuts
     from .spark import get_spark
 
     out = {"alerts": n_alerts}
@@ -386,7 +384,7 @@ def bench_pipeline_lsst(n_alerts: int) -> dict:
         spark = get_spark("local[1]", app_name="fink-t2-bench-lsst")
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2000")
         _run_udf(spark, warm_up, SelectionCuts.none(), "onnx")
-        for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", default_cuts())):
+        for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", None)):  # None: the model's defaults
             total, classified, seconds = _run_udf(spark, path, cuts, "onnx")
             out[name] = dict(alerts=total, classified=classified, seconds=seconds,
                              alerts_per_s_per_core=total / seconds, classified_per_s_per_core=classified / seconds)
