@@ -186,7 +186,10 @@ def evaluate_command(args) -> int:
     forced = reads_forced(read_card(model), args.data, args.forced)
     data = args.data + ("+forced" if forced else "")  # as the card's metrics name it
     out = args.out or f"evaluation/{model}-{data}-{'all' if args.days is None else f'{args.days:g}d'}"
-    result = evaluate(model, args.data, args.days, out, args.data_path, forced)
+    if args.record and args.min_bands is not None:
+        print("fink-t2: --record stores the figures of the model's own cuts: leave out --min-bands", file=sys.stderr)
+        return 2
+    result = evaluate(model, args.data, args.days, out, args.data_path, forced, args.min_bands)
     if args.record:  # before printing: a reader that closes the pipe early must not cancel it
         record(model, result)
     print(json.dumps({"model": model, "data": data, "days": args.days, **summary(result)}))
@@ -322,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="elasticc, plasticc-test: with forced photometry (prvDiaForcedSources; the PLAsTiCC "
                                "epochs an alert can hold) (default: as the model was trained)")
     evaluate.add_argument("--days", type=float, help="keep the first D days after the first detection (default: all)")
+    evaluate.add_argument("--min-bands", type=int, help="bands an object needs detections in (default: as the "
+                                                         "model was trained: 2 for every shipped model)")
     evaluate.add_argument("--out", help="output folder (default: evaluation/MODEL-DATA-DAYS)")
     evaluate.add_argument("--record", action="store_true", help="store the headline figures in the model card")
     evaluate.add_argument("--data-path", help="read the data set from here (bts: a table; plasticc-test: a folder) "

@@ -106,18 +106,21 @@ def days_label(days: Optional[float]) -> str:
     return "all days" if days is None else f"first {days:g} days"
 
 
-def predict(model_name: str, data, by_folds: bool = False, max_days: Optional[float] = None, calibrated: bool = True):
+def predict(model_name: str, data, by_folds: bool = False, max_days: Optional[float] = None, calibrated: bool = True,
+            min_bands: Optional[int] = None):
     """Probabilities (n, n_classes) and uncertainty (n,) with NaN where unclassified, and status (n,), in
     ``data.labels`` order (``data``: ``LabelledPoints`` or ``LabelledAlerts``).
 
     ``by_folds``: each object is scored by the card's cross-validation fold model that did not see it
     (its fold from its id, ``fold_of``), with that fold model's temperature, fitted without it.
-    ``calibrated``: False leaves the temperature out.
+    ``calibrated``: False leaves the temperature out. ``min_bands``: the band cut (default: as the model was
+    trained, ``trained_min_bands``).
     """
     card = read_card(model_name)
     lightcurves = data.lightcurves(max_days)
     # the survey's cuts on the light curve; those on other alert fields (age, host, solar system) are skipped
-    status = apply_cuts(lightcurves, ADAPTERS[card.get("survey", "ztf")].default_cuts(trained_min_bands(card)))
+    min_bands = trained_min_bands(card) if min_bands is None else min_bands
+    status = apply_cuts(lightcurves, ADAPTERS[card.get("survey", "ztf")].default_cuts(min_bands))
     if not by_folds:
         return classify_batch(lightcurves, status, load_model(model_name, calibrated=calibrated))
     cv = card["cv"]
@@ -385,10 +388,10 @@ def record(model_name: str, result: dict):
 
 
 def evaluate(model_name: str, data_name: str, days: Optional[float] = None, out=None, path=None,
-             forced: Optional[bool] = None) -> dict:
+             forced: Optional[bool] = None, min_bands: Optional[int] = None) -> dict:
     """Metrics of ``model_name`` on ``data_name`` (first ``days`` after the first detection, or all; ``forced``:
-    ELAsTiCC alerts with their forced photometry, by default where the model was trained on it); with ``out``,
-    also ``metrics.json`` and the plots there."""
+    ELAsTiCC alerts with their forced photometry, by default where the model was trained on it; ``min_bands``:
+    the band cut, by default the model's); with ``out``, also ``metrics.json`` and the plots there."""
     card = read_card(model_name)
     forced = reads_forced(card, data_name, forced)
     if forced and data_name not in FORCED_DATASETS:
@@ -398,13 +401,13 @@ def evaluate(model_name: str, data_name: str, days: Optional[float] = None, out=
         check_model_survey(card, data.survey)
     data_file = (Path(path).name if path else TABLE_FILES[data_name]) if data_name in TABLE_FILES else None
     by_folds = scored_by_folds(card, data_name, data_file)
-    probabilities, uncertainty, status = predict(model_name, data, by_folds, days)
+    probabilities, uncertainty, status = predict(model_name, data, by_folds, days, min_bands=min_bands)
     result = {"model": model_name, "data": data_name + ("+forced" if forced else ""), "days": days,
-              "cross_validated": by_folds,
+              "cross_validated": by_folds, **({"min_bands": min_bands} if min_bands is not None else {}),
               "calibrated": "calibration" in card,
               **metrics(data.labels.to_numpy(), probabilities, status, card["classes"], uncertainty)}
     if result["calibrated"] and result["calibration"]:  # the same objects without the temperature
-        raw, _, raw_status = predict(model_name, data, by_folds, days, calibrated=False)
+        raw, _, raw_status = predict(model_name, data, by_folds, days, calibrated=False, min_bands=min_bands)
         result["calibration"]["ece_uncalibrated"] = calibration_of(data.labels.to_numpy(), raw, raw_status,
                                                                    card["classes"])["ece"]
     if data_name == "elasticc":

@@ -88,3 +88,18 @@ def test_alert_level_score_on_real_tns_alerts():
     assert 0.5 < result["coverage"] < 1.0  # alerts carry 30 days, often one band
     # normal SN Ia and their 91T-like and peculiar kin (not 91bg-like, not Iax, not Ia-CSM: other or no t2 class)
     assert result["per_class"]["SNIa"]["support"] == alerts.TNS.isin(["SN Ia", "SN Ia-91T-like", "SN Ia-pec"]).sum()
+
+
+def test_evaluate_with_one_band_classifies_every_object_with_two_points():
+    """``min_bands=1`` lifts the band cut: coverage becomes the share of objects with >= 2 points, counted here
+    from the points table."""
+    from fink_t2.datasets import read_ztf_table
+    from fink_t2.models import DEFAULT_MODEL
+
+    path = shared_path("bts_dev/bts_dev_lightcurves.parquet")
+    data = read_ztf_table(path)
+    points = data.points.groupby("object_id").size().reindex(data.labels.index, fill_value=0)
+    result = evaluate(DEFAULT_MODEL, "bts", path=path, min_bands=1)
+    assert result["min_bands"] == 1
+    assert result["coverage"] == pytest.approx((points >= 2).mean(), abs=1e-4)
+    assert result["coverage"] > evaluate(DEFAULT_MODEL, "bts", path=path)["coverage"]
