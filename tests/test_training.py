@@ -180,7 +180,7 @@ def test_training_inputs_equal_inference_inputs(bts_table):
     np.testing.assert_allclose(via_api.to_numpy(), via_training, atol=1e-5)
 
 
-def test_min_bands_one_keeps_single_band_light_curves(bts_table):
+def test_min_bands_one_keeps_single_band_light_curves():
     """With min_bands=1 the objects with points in one band only become training samples too; which objects
     pass is counted here from the points table itself."""
     data = read_ztf_table(shared_path("bts_dev/bts_dev_lightcurves.parquet"))
