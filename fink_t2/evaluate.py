@@ -23,6 +23,7 @@ threshold whose selection (every object, unclassified ones never selected) reach
 purity 0.90 and 0.95, with the efficiency (recall) there.
 """
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -33,9 +34,9 @@ from .cuts import apply_cuts
 from . import ztf
 from .datasets import (ELASTICC_CLASSES, TNS_TYPES, LabelledAlerts, LabelledPoints, read_elasticc, read_plasticc, read_tns_alerts,
                        read_ztf_table)
-from .models import load_model, read_card, reads_forced_photometry, trained_min_bands
+from .models import load_model, read_card, reads_forced_photometry
 from .realdata import shared_data_dir
-from .surveys import ADAPTERS, check_model_survey
+from .surveys import check_model_survey, default_cuts_for
 from .training import fold_of
 
 DATASETS = ("bts", "tns", "plasticc-test", "plasticc-test-ztf", "tns-alerts", "elasticc")
@@ -114,13 +115,13 @@ def predict(model_name: str, data, by_folds: bool = False, max_days: Optional[fl
     ``by_folds``: each object is scored by the card's cross-validation fold model that did not see it
     (its fold from its id, ``fold_of``), with that fold model's temperature, fitted without it.
     ``calibrated``: False leaves the temperature out. ``min_bands``: the band cut (default: as the model was
-    trained, ``trained_min_bands``).
+    trained, ``surveys.default_cuts_for``).
     """
     card = read_card(model_name)
     lightcurves = data.lightcurves(max_days)
     # the survey's cuts on the light curve; those on other alert fields (age, host, solar system) are skipped
-    min_bands = trained_min_bands(card) if min_bands is None else min_bands
-    status = apply_cuts(lightcurves, ADAPTERS[card.get("survey", "ztf")].default_cuts(min_bands))
+    cuts = default_cuts_for(card) if min_bands is None else replace(default_cuts_for(card), min_bands=min_bands)
+    status = apply_cuts(lightcurves, cuts)
     if not by_folds:
         return classify_batch(lightcurves, status, load_model(model_name, calibrated=calibrated))
     cv = card["cv"]

@@ -73,8 +73,8 @@ def schema_of(field_names) -> str:
 def default_cuts(min_bands: int = 2) -> SelectionCuts:
     """Cuts for Rubin alerts: >= 2 detections in >= ``min_bands`` bands on >= 2 nights (a span of 0.5 days:
     one night's visits in several bands show colours but no evolution), no source associated with a known
-    solar-system object (``ssObjectId``). No age cut (a Rubin alert carries 12 months of history and the model knows
-    periodic and stochastic variables too) and no host cut (the alert packet has no cross-match)."""
+    solar-system object (``ssObjectId``). No age cut (a Rubin alert carries 12 months of history and the
+    model knows periodic and stochastic variables too) and no host cut (the alert packet has no cross-match)."""
     return SelectionCuts(min_points=2, min_bands=min_bands, min_span_days=0.5, max_days_since_start=None,
                          reject_solar_system=True, hosts=None)
 

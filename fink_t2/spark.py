@@ -22,8 +22,8 @@ import pandas as pd
 from . import rubin, ztf
 from .classify import most_probable_class
 from .cuts import SelectionCuts
-from .models import DEFAULT_MODELS, load_model, read_card, trained_min_bands
-from .surveys import ADAPTERS, check_model_survey, survey_of_names
+from .models import DEFAULT_MODELS, load_model, read_card
+from .surveys import check_model_survey, default_cuts_for, survey_of_names
 from .ztf import HISTORY_COLUMNS, REQUIRED_FIELDS, REQUIRED_HISTORY_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = Non
     from pyspark.sql.functions import pandas_udf
 
     model_name = model_name or DEFAULT_MODELS[survey]
-    cuts = ADAPTERS[survey].default_cuts(trained_min_bands(read_card(model_name))) if cuts is None else cuts
+    cuts = default_cuts_for(read_card(model_name), survey) if cuts is None else cuts
 
     @pandas_udf(output_schema())
     def t2_ztf(cjd: pd.Series, cfid: pd.Series, cmagpsf: pd.Series, csigmapsf: pd.Series, cisdiffpos: pd.Series,
@@ -242,7 +242,7 @@ def add_t2_columns(df, model_name: Optional[str] = None, cuts: Optional[Selectio
                     else "replaced")
         df = (df.withColumnsRenamed({c: c + KEPT_SUFFIX for c in existing}) if keep_existing
               else df.drop(*existing))
-    cuts = ADAPTERS[survey].default_cuts(trained_min_bands(card)) if cuts is None else cuts
+    cuts = default_cuts_for(card, survey) if cuts is None else cuts
     if survey == "ztf":
         context, cuts = context_columns(df, cuts)
         inputs = {**history_columns(df), **context}

@@ -268,8 +268,8 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     fine-tuned from the PLAsTiCC-only one on PLAsTiCC and the alerts (fold k's without those of fold k),
     ``FINE_TUNE_EPOCHS`` epochs each. Training samples need >= 2 points in >= ``min_bands`` bands (1:
     single-band light curves are learned too). ``forced`` (LSST): light curves with forced photometry, every
-    PLAsTiCC epoch and the alerts' ``prvDiaForcedSources``; the card says so and inference then reads them. The networks are fitted
-    ``workers`` at a time (default: one per CPU core), each in its own process with
+    PLAsTiCC epoch and the alerts' ``prvDiaForcedSources``; the card says so and inference then reads them. The
+    networks are fitted ``workers`` at a time (default: one per CPU core), each in its own process with
     one thread: these small networks use a core far better that way than one
     network on several threads (measured 1.5x the throughput on 2 cores). The ONNX graphs
     that inference runs are exported last (``onnx_export``). Returns the card.
