@@ -138,7 +138,8 @@ def train_command(args) -> int:
                  plasticc_dir=args.plasticc_dir, plasticc_draws=args.plasticc_draws, epochs=args.epochs,
                  ztf_draws=args.ztf_draws, expert_epochs=args.expert_epochs, workers=args.workers, survey=args.survey,
                  real_alerts=args.elasticc, alerts_in_general=args.elasticc_in_general, forced=args.forced,
-                 alert_draws=args.elasticc_draws, min_bands=args.min_bands)
+                 alert_draws=args.elasticc_draws, min_bands=args.min_bands,
+                 non_supernova_tables=args.non_supernovae_table or ())
     print(f"fink-t2: model {card['id']} trained in {card['training']['seconds']} s -> {args.out}")
     return 0
 
@@ -268,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--ztf-table", action="append",
                        help="labelled real ZTF light curves (bts_dev format) to add, cross-validated by objectId; "
                             "repeat it for several tables (an object in two keeps the first one's)")
+    train.add_argument("--non-supernovae-table", action="append",
+                       help="a labelled ZTF table (bts_dev format) whose real non-supernovae (TNS types CV, Varstar, "
+                            "AGN, M dwarf, as their closest class: M-dwarf, Mira, AGN) join --ztf-table's objects; "
+                            "repeatable")
     train.add_argument("--elasticc", help="--survey lsst: a folder of labelled ELAsTiCC alerts (classId=111/, "
                                           "classId=113/) that trains the real-data expert, cross-validated by SNID")
     train.add_argument("--forced", action="store_true",

@@ -50,6 +50,13 @@ TNS_TYPES = {**BTS_TYPES, "SN Ia-91T-like": "SNIa", "SN Ia-91bg-like": "SNIa-91b
              "SN IIL": "SNII", "SN Ib-pec": "SNIbc", "AGN": "AGN", "M dwarf": "M-dwarf"}
 
 
+#: TNS type of a real non-supernova -> the closest t2 class, for training on them (``read_ztf_tables``): a CV's
+#: outbursts and an M dwarf's flares are both outbursts of a star of the Galaxy; TNS's ``Varstar`` are
+#: large-amplitude variables followed over hundreds of days (in tns_alerts: median span 310 days, amplitude
+#: 2.2 mag), as Miras are.
+NON_SUPERNOVA_CLASSES = {"CV": "M-dwarf", "Varstar": "Mira", "AGN": "AGN", "M dwarf": "M-dwarf"}
+
+
 def tns_type(types: pd.Series) -> pd.Series:
     """TNS type names as published, without the ``(TNS) `` prefix some carry."""
     return types.str.replace("(TNS) ", "", regex=False)
@@ -162,10 +169,12 @@ def read_elasticc(folder, forced: bool = False) -> LabelledAlerts:
                           np.asarray(first_mjd) + rubin.MJD_TO_JD if forced else None)
 
 
-def read_ztf_tables(paths) -> LabelledPoints:
+def read_ztf_tables(paths, non_supernova_paths=()) -> LabelledPoints:
     """Several labelled ZTF light-curve tables as one (types mapped with ``TNS_TYPES``, which holds the BTS
-    spellings too); an object in more than one keeps the points and type of the first table naming it."""
-    parts = [read_ztf_table(path, TNS_TYPES) for path in paths]
+    spellings too), then the real non-supernovae of ``non_supernova_paths`` (``NON_SUPERNOVA_CLASSES``); an object
+    in more than one keeps the points and type of the first table naming it."""
+    parts = ([read_ztf_table(path, TNS_TYPES) for path in paths]
+             + [read_ztf_table(path, NON_SUPERNOVA_CLASSES) for path in non_supernova_paths])
     labels, points = [], []
     for part in parts:
         new = ~part.labels.index.isin(pd.Index([i for seen in labels for i in seen.index]))

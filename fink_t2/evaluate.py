@@ -32,8 +32,8 @@ import numpy as np
 from .classify import STATUS_OK, classify_batch, most_probable_class
 from .cuts import apply_cuts
 from . import ztf
-from .datasets import (ELASTICC_CLASSES, TNS_TYPES, LabelledAlerts, LabelledPoints, read_elasticc, read_plasticc, read_tns_alerts,
-                       read_ztf_table)
+from .datasets import (ELASTICC_CLASSES, NON_SUPERNOVA_CLASSES, TNS_TYPES, LabelledAlerts, LabelledPoints,
+                       read_elasticc, read_plasticc, read_tns_alerts, read_ztf_table)
 from .models import load_model, read_card, reads_forced_photometry
 from .realdata import shared_data_dir
 from .surveys import check_model_survey, default_cuts_for
@@ -46,8 +46,6 @@ FORCED_DATASETS = ("elasticc", "plasticc-test")
 TABLE_FILES = {"bts": "bts_dev_lightcurves.parquet", "tns": "tns_lightcurves.parquet", "elasticc": "elasticc"}
 PURITIES = (0.90, 0.95)
 THRESHOLD_MIN_SUPPORT = 20
-#: TNS types of real objects that are not supernovae, for the uncertainty check on tns_alerts.
-NON_SUPERNOVA_TYPES = ("CV", "Varstar", "AGN")
 SUPERNOVA_CLASSES = ("SNIa", "SNII", "SNIbc")
 #: Classes of the macro-F1, as in published ZTF light-curve classifiers (e.g. Superphot+, arXiv:2403.07975).
 MACRO_F1_CLASSES = ("SNIa", "SNII", "SNIbc", "SLSN-I")
@@ -176,37 +174,39 @@ def purity_thresholds(true_labels, probabilities: np.ndarray, classes) -> dict:
 
 def uncertainty_on_real_non_supernovae(model_name: str, exclude_ids=()) -> Optional[dict]:
     """The model's uncertainty on the real TNS-typed ZTF objects of ``tns_alerts`` (full light curves):
-    median and quartiles per non-supernova type and for the supernovae, and the fraction of each called a
-    supernova class. Objects in ``exclude_ids`` (seen in training) are left out, and so is every object of a t2
-    class when the model trained on these light curves (CVs and variable stars of no t2 class stay); None
-    without the data."""
+    median and quartiles per non-supernova type (``NON_SUPERNOVA_CLASSES``' TNS types) and for the supernovae,
+    and the fraction of each called a supernova class. A cross-validated model scores each object by the fold
+    model that did not see it (whether it trained on these objects or not); another model leaves out the objects
+    in ``exclude_ids`` (seen in training). None without the data."""
     import pandas as pd
 
-    from .ztf import classify_lightcurves
     from .datasets import DataError, tns_type
 
+    path = shared_data_dir() / "tns_alerts" / "tns_lightcurves.parquet"
     try:
-        table = pd.read_parquet(shared_data_dir() / "tns_alerts" / "tns_lightcurves.parquet")
+        types = tns_type(pd.read_parquet(path, columns=["objectId", "type"]).groupby("objectId")["type"].first())
     except (DataError, FileNotFoundError, OSError):
         return None
-    types = tns_type(table.groupby("objectId")["type"].first())
-    if cross_validated_on(read_card(model_name), TABLE_FILES["tns"]):  # it trained on those of a t2 class
-        exclude_ids = [*exclude_ids, *types.index[types.map(TNS_TYPES).notna()]]
-    types = types[~types.index.isin(list(exclude_ids))]
-    groups = {name: types.index[types == name] for name in NON_SUPERNOVA_TYPES}
-    groups["supernovae"] = types.index[types.str.startswith(("SN", "SLSN"))]
-    result = classify_lightcurves(table[table.objectId.isin(types.index)], model_name).set_index("objectId")
-    supernova_classes = [c for c in result.columns if c.startswith(("SN", "SLSN"))]
+    by_folds = "cv" in read_card(model_name)
+    if not by_folds:
+        types = types[~types.index.isin(list(exclude_ids))]
+    data = read_ztf_table(path, {name: name for name in types.unique()})  # labelled by TNS type
+    data = LabelledPoints(data.points, data.labels[data.labels.index.isin(types.index)], data.bands)
+    probabilities, uncertainty, status = predict(model_name, data, by_folds)
+    classes = np.array(read_card(model_name)["classes"])
+    called_supernova = np.array([c.startswith(("SN", "SLSN")) for c in classes])[
+        np.nan_to_num(probabilities, nan=-1.0).argmax(axis=1)]
+    labels = data.labels.to_numpy()
+    groups = {name: labels == name for name in NON_SUPERNOVA_CLASSES}
+    groups["supernovae"] = np.array([t.startswith(("SN", "SLSN")) for t in labels])
     out = {}
-    for name, ids in groups.items():
-        rows = result.loc[result.index.isin(ids)]
-        rows = rows[rows.t2_status == STATUS_OK]
-        if len(rows) == 0:
+    for name, rows in groups.items():
+        rows &= status == STATUS_OK
+        if not rows.any():
             continue
-        q25, q50, q75 = np.percentile(rows.t2_uncertainty, [25, 50, 75])
-        out[name] = {"objects": int(len(rows)), "median": round(float(q50), 4), "q25": round(float(q25), 4),
-                     "q75": round(float(q75), 4),
-                     "called_supernova": round(float(rows.t2_class.isin(supernova_classes).mean()), 4)}
+        q25, q50, q75 = np.percentile(uncertainty[rows], [25, 50, 75])
+        out[name] = {"objects": int(rows.sum()), "median": round(float(q50), 4), "q25": round(float(q25), 4),
+                     "q75": round(float(q75), 4), "called_supernova": round(float(called_supernova[rows].mean()), 4)}
     return out
 
 
@@ -372,6 +372,9 @@ def summary(result: dict) -> dict:
                                 for name, c in result["per_class"].items()}
     if "fink_classifiers" in result:
         out["fink_classifiers"] = result["fink_classifiers"]
+    if result.get("tns_uncertainty"):
+        out["tns_called_supernova"] = {name: group["called_supernova"]
+                                       for name, group in result["tns_uncertainty"].items()}
     out["precision"] = {name: None if c["precision"] is None else round(c["precision"], 3)
                         for name, c in result["per_class"].items()}
     return out

@@ -46,7 +46,8 @@ import pandas as pd
 
 from .classify import GPPreparation, gp_inputs
 from .cuts import SelectionCuts, apply_cuts
-from .datasets import LabelledAlerts, LabelledPoints, read_elasticc, read_plasticc, read_ztf_tables
+from .datasets import (NON_SUPERNOVA_CLASSES, LabelledAlerts, LabelledPoints, read_elasticc, read_plasticc,
+                       read_ztf_tables)
 from .gp import N_TIMES
 from .lightcurves import mag_to_fluxcal
 from .models import file_sha256, fit_scaling, network_inputs
@@ -250,7 +251,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
           ztf_draws: int = 10, epochs: int = 30, expert_epochs: int = EXPERT_EPOCHS, architecture=None,
           workers: Optional[int] = None, survey: str = "ztf", history_kinds: Optional[dict] = None,
           real_alerts=None, alerts_in_general: bool = False, forced: bool = False, alert_draws: int = 0,
-          min_bands: int = 2) -> dict:
+          min_bands: int = 2, non_supernova_tables=()) -> dict:
     """Train a model into ``out`` (weights folder; the card goes to ``out.parent / (out.name + '.json')``).
 
     ``survey`` (``surveys.ADAPTERS``) chooses the bands, wavelengths and alert history (the survey's
@@ -258,8 +259,9 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
 
     With ``ztf_tables`` (labelled real ZTF light curves, ``datasets.read_ztf_tables``) those objects join the
     training set and ``n_folds`` fold models are trained too, each without the
-    objects of its fold (by objectId, across the tables), for cross-validated evaluation. Unless ``expert_epochs`` is 0,
-    a real-data expert (see ``t2net.with_expert``) is trained on those objects alone,
+    objects of its fold (by objectId, across the tables), for cross-validated evaluation; the real
+    non-supernovae of ``non_supernova_tables`` (``datasets.NON_SUPERNOVA_CLASSES``) join them. Unless
+    ``expert_epochs`` is 0, a real-data expert (see ``t2net.with_expert``) is trained on those objects alone,
     over the classes they hold, with its own fold models. For LSST, ``real_alerts`` (a folder of labelled
     ELAsTiCC alerts, ``datasets.read_elasticc``) trains the expert, one sample per alert as it was
     received (and ``alert_draws`` earlier alerts of each, ``earlier_alert_draws``), with folds by ``SNID``;
@@ -284,8 +286,10 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     adapter = ADAPTERS[survey]
     config = {"bands": adapter.BANDS, "wavelengths_a": adapter.WAVELENGTHS_A, "history_days": adapter.HISTORY_DAYS,
               "simulate_ztf": survey == "ztf"}
-    ztf_tables = list(ztf_tables or [])
+    ztf_tables, non_supernova_tables = list(ztf_tables or []), list(non_supernova_tables or [])
     kinds = history_kinds or HISTORY_KINDS
+    if non_supernova_tables and not ztf_tables:
+        raise ValueError("non_supernova_tables join the real ZTF light curves: give ztf_tables too")
     if ztf_tables and survey != "ztf":
         raise ValueError("real ZTF light curves (ztf_tables) train ZTF models only")
     if (real_alerts is not None or alerts_in_general) and survey != "lsst":
@@ -298,7 +302,8 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     sets = [("plasticc", *training_draws(plasticc, plasticc_draws, rng, config["simulate_ztf"], config["history_days"],
                                          kinds))]
     if ztf_tables:
-        sets.append(("ztf", *training_draws(read_ztf_tables(ztf_tables), ztf_draws, rng, False, config["history_days"],
+        real_points = read_ztf_tables(ztf_tables, non_supernova_tables)
+        sets.append(("ztf", *training_draws(real_points, ztf_draws, rng, False, config["history_days"],
                                             kinds)))
     if real_alerts is not None:
         alerts = read_elasticc(real_alerts, forced)
@@ -409,6 +414,10 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
         card["training_data"]["ztf"] = {"table": names[0] if len(names) == 1 else names,
                                         "objects": int(sets[1][2].nunique()),
                                         "draws_per_object": ztf_draws}
+        if non_supernova_tables:
+            card["training_data"]["ztf"]["non_supernovae"] = {
+                "tables": [Path(t).name for t in non_supernova_tables], "classes": NON_SUPERNOVA_CLASSES,
+                "objects_of_these_classes": int(real_points.labels.isin(set(NON_SUPERNOVA_CLASSES.values())).sum())}
         card["cv"] = {"folds": n_folds, "data": names[0] if len(names) == 1 else names,
                       "assignment": "zlib.crc32(str(objectId)) % folds"}
     if real_alerts is not None:

@@ -152,6 +152,21 @@ def test_labelled_tables_join_by_object_and_the_first_table_wins():
     assert (both.points.object_id == first).sum() == ((bts.objectId == first) & bts.band.isin(["g", "r"])).sum()
 
 
+def test_real_non_supernovae_join_as_their_closest_class_and_no_supernova_of_their_table_does():
+    bts_path = shared_path("bts_dev/bts_dev_lightcurves.parquet")
+    tns_path = shared_path("tns_alerts/tns_lightcurves.parquet")
+    tns_types = pd.read_parquet(tns_path).groupby("objectId").type.first().str.replace("(TNS) ", "", regex=False)
+    both, bts_only = read_ztf_tables([bts_path], [tns_path]), read_ztf_tables([bts_path])
+    added = both.labels[~both.labels.index.isin(bts_only.labels.index)]
+    # counted from the raw table: every CV, Varstar, AGN and M dwarf not already in bts_dev, and nothing else
+    non_supernova = tns_types.isin(["CV", "Varstar", "AGN", "M dwarf"])
+    expected = tns_types[non_supernova & ~tns_types.index.isin(bts_only.labels.index)]
+    assert len(added) == len(expected) > 150 and set(added.index) == set(expected.index)
+    assert (added[expected.index[expected == "CV"]] == "M-dwarf").all()
+    assert (added[expected.index[expected == "Varstar"]] == "Mira").all()
+    assert set(added[expected.index[expected == "AGN"]]) == {"AGN"}
+
+
 def test_folds_are_stable_and_balanced():
     ids = [f"ZTF{i:08d}" for i in range(2000)]
     folds = training.fold_of(ids, 5)
