@@ -184,14 +184,14 @@ def uncertainty_on_real_non_supernovae(model_name: str, exclude_ids=()) -> Optio
 
     path = shared_data_dir() / "tns_alerts" / "tns_lightcurves.parquet"
     try:
-        types = tns_type(pd.read_parquet(path, columns=["objectId", "type"]).groupby("objectId")["type"].first())
+        tns_types = tns_type(pd.read_parquet(path, columns=["type"])["type"]).unique()
     except (DataError, FileNotFoundError, OSError):
         return None
+    data = read_ztf_table(path, {name: name for name in tns_types})  # labelled by TNS type
     by_folds = "cv" in read_card(model_name)
-    if not by_folds:
-        types = types[~types.index.isin(list(exclude_ids))]
-    data = read_ztf_table(path, {name: name for name in types.unique()})  # labelled by TNS type
-    data = LabelledPoints(data.points, data.labels[data.labels.index.isin(types.index)], data.bands)
+    if not by_folds:  # leave out the objects it trained on
+        keep = ~data.labels.index.isin(list(exclude_ids))
+        data = LabelledPoints(data.points, data.labels[keep], data.bands)
     probabilities, uncertainty, status = predict(model_name, data, by_folds)
     classes = np.array(read_card(model_name)["classes"])
     called_supernova = np.array([c.startswith(("SN", "SLSN")) for c in classes])[
@@ -201,7 +201,7 @@ def uncertainty_on_real_non_supernovae(model_name: str, exclude_ids=()) -> Optio
     groups["supernovae"] = np.array([t.startswith(("SN", "SLSN")) for t in labels])
     out = {}
     for name, rows in groups.items():
-        rows &= status == STATUS_OK
+        rows = rows & (status == STATUS_OK)
         if not rows.any():
             continue
         q25, q50, q75 = np.percentile(uncertainty[rows], [25, 50, 75])
