@@ -139,7 +139,8 @@ def train_command(args) -> int:
                  ztf_draws=args.ztf_draws, expert_epochs=args.expert_epochs, workers=args.workers, survey=args.survey,
                  real_alerts=args.elasticc, alerts_in_general=args.elasticc_in_general, forced=args.forced,
                  alert_draws=args.elasticc_draws, min_bands=args.min_bands,
-                 non_supernova_tables=args.non_supernovae_table or ())
+                 non_supernova_tables=args.non_supernovae_table or (),
+                 expert_non_supernovae=not args.non_supernovae_general_only)
     print(f"fink-t2: model {card['id']} trained in {card['training']['seconds']} s -> {args.out}")
     return 0
 
@@ -273,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a labelled ZTF table (bts_dev format) whose real non-supernovae (TNS types CV, Varstar, "
                             "AGN, M dwarf, as their closest class: M-dwarf, Mira, AGN) join --ztf-table's objects; "
                             "repeatable")
+    train.add_argument("--non-supernovae-general-only", action="store_true",
+                       help="the real non-supernovae (and any real object of their classes) train the general network "
+                            "only; the real-data expert keeps to the other classes")
     train.add_argument("--elasticc", help="--survey lsst: a folder of labelled ELAsTiCC alerts (classId=111/, "
                                           "classId=113/) that trains the real-data expert, cross-validated by SNID")
     train.add_argument("--forced", action="store_true",

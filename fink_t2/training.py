@@ -251,7 +251,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
           ztf_draws: int = 10, epochs: int = 30, expert_epochs: int = EXPERT_EPOCHS, architecture=None,
           workers: Optional[int] = None, survey: str = "ztf", history_kinds: Optional[dict] = None,
           real_alerts=None, alerts_in_general: bool = False, forced: bool = False, alert_draws: int = 0,
-          min_bands: int = 2, non_supernova_tables=()) -> dict:
+          min_bands: int = 2, non_supernova_tables=(), expert_non_supernovae: bool = True) -> dict:
     """Train a model into ``out`` (weights folder; the card goes to ``out.parent / (out.name + '.json')``).
 
     ``survey`` (``surveys.ADAPTERS``) chooses the bands, wavelengths and alert history (the survey's
@@ -262,7 +262,8 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     objects of its fold (by objectId, across the tables), for cross-validated evaluation; the real
     non-supernovae of ``non_supernova_tables`` (``datasets.NON_SUPERNOVA_CLASSES``) join them. Unless
     ``expert_epochs`` is 0, a real-data expert (see ``t2net.with_expert``) is trained on those objects alone,
-    over the classes they hold, with its own fold models. For LSST, ``real_alerts`` (a folder of labelled
+    over the classes they hold (without the non-supernova classes unless ``expert_non_supernovae``), with its
+    own fold models. For LSST, ``real_alerts`` (a folder of labelled
     ELAsTiCC alerts, ``datasets.read_elasticc``) trains the expert, one sample per alert as it was
     received (and ``alert_draws`` earlier alerts of each, ``earlier_alert_draws``), with folds by ``SNID``;
     the general network sees PLAsTiCC only, so its fold files are copies
@@ -345,10 +346,12 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
         fits.update({f: (use, y, FINE_TUNE_EPOCHS, len(CLASSES), out / PLASTICC_ONLY) for f, use in uses.items()})
     else:  # PLAsTiCC only: one network serves every fold
         fits = {"model.weights.h5": (~real, y, epochs, len(CLASSES), None)}
-    expert_group = np.unique(y[real]) if expert_epochs > 0 else np.array([], int)
+    expert_real = real if expert_non_supernovae else real & ~np.isin(
+        y, [class_index[c] for c in set(NON_SUPERNOVA_CLASSES.values())])
+    expert_group = np.unique(y[expert_real]) if expert_epochs > 0 else np.array([], int)
     if len(expert_group):
         y_expert = np.searchsorted(expert_group, y)  # the expert's own class index (meaningful where real)
-        fits.update({EXPERT_PREFIX + f: (use & real, y_expert, expert_epochs, len(expert_group), None)
+        fits.update({EXPERT_PREFIX + f: (use & expert_real, y_expert, expert_epochs, len(expert_group), None)
                      for f, use in uses.items()})
     # Each fit weights the classes by its own samples; the card keeps the weights, which inference divides out.
     weights = {f: class_weights(labels[use], n_classes) for f, (use, labels, _, n_classes, _) in fits.items()}
@@ -417,6 +420,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
         if non_supernova_tables:
             card["training_data"]["ztf"]["non_supernovae"] = {
                 "tables": [Path(t).name for t in non_supernova_tables], "classes": NON_SUPERNOVA_CLASSES,
+                "in_expert": expert_non_supernovae,
                 "objects_of_these_classes": int(real_points.labels.isin(set(NON_SUPERNOVA_CLASSES.values())).sum())}
         card["cv"] = {"folds": n_folds, "data": names[0] if len(names) == 1 else names,
                       "assignment": "zlib.crc32(str(objectId)) % folds"}

@@ -230,14 +230,16 @@ def test_fetch_checks_the_wheel_and_says_what_to_do_offline(tmp_path, monkeypatc
 
 @requires_train_extra
 def test_train_writes_a_verified_card_and_cross_validated_folds(tmp_path, monkeypatch):
-    """A one-epoch run of the real recipe: weights, ONNX graphs and card load back, each fold model scores
-    its own fold, and ONNX Runtime gives Keras's probabilities."""
+    """A one-epoch run of the real recipe, with the real non-supernovae of tns_alerts for the general network
+    only: weights, ONNX graphs and card load back, each fold model scores its own fold, and ONNX Runtime gives
+    Keras's probabilities."""
     from fink_t2.evaluate import evaluate
     from fink_t2.models import load_model, read_card
 
     _plasticc()
-    bts = shared_path("bts_dev/bts_dev_lightcurves.parquet")
-    card = training.train(tmp_path / "tiny", seed=3, ztf_tables=[bts], n_folds=2, epochs=1, ztf_draws=1)
+    bts, tns = shared_path("bts_dev/bts_dev_lightcurves.parquet"), shared_path("tns_alerts/tns_lightcurves.parquet")
+    card = training.train(tmp_path / "tiny", seed=3, ztf_tables=[bts], n_folds=2, epochs=1, ztf_draws=1,
+                          non_supernova_tables=[tns], expert_non_supernovae=False)
     monkeypatch.setenv("FINK_T2_MODEL_DIR", str(tmp_path))
     assert read_card("tiny") == json.loads(json.dumps(card)) and card["format"] == "keras3_weights"
     general = {"model.weights.h5", "fold0.weights.h5", "fold1.weights.h5"}
@@ -245,8 +247,14 @@ def test_train_writes_a_verified_card_and_cross_validated_folds(tmp_path, monkey
     assert set(card["source"]["sha256"]) == general | {"expert_" + f for f in general} | graphs
     assert card["onnx"]["files"] == {f: f.replace(".weights.h5", ".onnx") for f in general}
     assert card["onnx"]["opset"] <= 19  # loadable by ONNX Runtime 1.16
-    bts_classes = set(read_ztf_table(bts, TNS_TYPES).labels)
+    bts_classes = set(read_ztf_table(bts, TNS_TYPES).labels)  # no class of the non-supernovae
     assert set(card["expert"]["classes"]) <= bts_classes and "SNIa" in card["expert"]["classes"]
+    tns_types = pd.read_parquet(tns).groupby("objectId").type.first().str.replace("(TNS) ", "", regex=False)
+    in_bts = tns_types.index.isin(read_ztf_table(bts, TNS_TYPES).labels.index)
+    added = tns_types.isin(["CV", "Varstar", "AGN", "M dwarf"]) & ~in_bts
+    non_supernovae = card["training_data"]["ztf"]["non_supernovae"]
+    assert non_supernovae["objects_of_these_classes"] == added.sum() and not non_supernovae["in_expert"]
+    assert card["training_data"]["ztf"]["objects"] == len(read_ztf_table(bts, TNS_TYPES).labels) + added.sum()
     assert list(card["expert"]["classes"]) == [c for c in training.CLASSES if c in card["expert"]["classes"]]
     assert card["input_scaling"]["method"] == "peak_normalized_robust" and len(card["input_scaling"]["scale"]) == 2
     assert card["event_window_days"] == list(training.EVENT_WINDOW_DAYS)
