@@ -253,7 +253,8 @@ def _projected_bfgs(objective, start, lower, upper, start_values=None, max_iter=
 
     Follows the path of scipy's L-BFGS-B where it matters for a multimodal
     likelihood: a first step of unit length along the projected gradient, the
-    initial inverse-Hessian scaling s.y / y.y, and a line search that extrapolates
+    initial inverse-Hessian scaling s.y / y.y, a Newton step restricted to the free parameter where
+    the other is held at a bound, and a line search that extrapolates
     while the slope is still steep (weak Wolfe conditions, c1 = 1e-3, c2 = 0.9).
     Objects advance in rounds of one objective call each: every object still running
     evaluates its next trial point, whether it is starting a line search or retrying one.
@@ -280,6 +281,14 @@ def _projected_bfgs(objective, start, lower, upper, start_values=None, max_iter=
         active[idx[stop]] = False
         idx, gi, free, projected = idx[~stop], gi[~stop], free[~stop], projected[~stop]
         d = -np.einsum("kij,kj->ki", inv_hessian[idx], projected) * free
+        # One parameter held at a bound: a Newton step in the other alone, with its own curvature
+        # B_ff = 1 / (H^-1)_ff = H_oo / det H (o the held one), not H_ff, which assumes o moves too.
+        single = np.flatnonzero(free.sum(axis=1) == 1)
+        if single.size:
+            h, moving = inv_hessian[idx[single]], free[single].argmax(axis=1)
+            det = h[:, 0, 0] * h[:, 1, 1] - h[:, 0, 1] * h[:, 1, 0]
+            held_diagonal = h[np.arange(single.size), 1 - moving, 1 - moving]
+            d[single, moving] = -projected[single, moving] * det / held_diagonal
         not_descent = (d * gi).sum(axis=1) >= 0
         d[not_descent] = -projected[not_descent]
         inv_hessian[idx[not_descent]] = np.eye(2)

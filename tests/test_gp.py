@@ -156,6 +156,37 @@ def test_fitted_means_are_the_posterior_means_at_the_fitted_parameters(bts_table
                                    atol=1e-9 * np.abs(mean).max())
 
 
+def test_optimiser_reaches_a_minimum_on_a_bound_in_few_evaluations():
+    """Coupled quadratics whose minimum lies past the lower bound of the second parameter: the constrained
+    minimum (second parameter at its bound, first at x0 - c (lower - y0) / a, by hand) is reached as scipy's
+    L-BFGS-B reaches it, in a few evaluations, with the second parameter held at its bound."""
+    from scipy.optimize import minimize
+
+    a, b = np.array([1.0, 2.0, 0.5]), np.array([3.0, 1.0, 4.0])
+    c = 0.9 * np.sqrt(a * b)  # strongly coupled, still positive definite
+    x0, y0 = np.array([14.0, 2.0, -3.0]), np.array([-2.0, -1.0, -0.5])
+    lower, upper = np.tile([-20.0, 0.0], (3, 1)), np.tile([20.0, 10.0], (3, 1))
+    calls = np.zeros(3, dtype=np.int64)
+
+    def objective(index, theta):
+        calls[index] += 1
+        dx, dy = theta[:, 0] - x0[index], theta[:, 1] - y0[index]
+        values = a[index] * dx**2 + 2 * c[index] * dx * dy + b[index] * dy**2
+        gradients = 2 * np.stack([a[index] * dx + c[index] * dy, c[index] * dx + b[index] * dy], axis=1)
+        return values, gradients
+
+    start = np.tile([5.0, 6.0], (3, 1))
+    theta, _ = gp._projected_bfgs(objective, start, lower, upper)
+    assert calls.max() <= 20, calls  # 31 without the step restricted to the free parameter
+    expected = np.stack([x0 - c * (0.0 - y0) / a, np.zeros(3)], axis=1)
+    np.testing.assert_allclose(theta, expected, atol=1e-4)
+    for k in range(3):
+        reference = minimize(lambda t: objective(np.array([k]), t[None])[0][0], start[k],
+                             jac=lambda t: objective(np.array([k]), t[None])[1][0], method="L-BFGS-B",
+                             bounds=list(zip(lower[k], upper[k])))
+        np.testing.assert_allclose(theta[k], reference.x, atol=1e-4)
+
+
 def test_calls_cover_every_position_once_within_the_memory_bound():
     n_points = np.random.default_rng(0).integers(1, 300, size=5000)
     group = gp._size_groups(n_points)
