@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 #: Tests of training, the ONNX export and the Keras engine (fink-gr-noz too) need the train extra.
-TRAIN_EXTRA = ("tensorflow", "keras", "tf_keras", "tf2onnx", "fink_science")
+TRAIN_EXTRA = ("tensorflow", "keras", "tf_keras", "tf2onnx", "fink_science", "astropy")
 requires_train_extra = pytest.mark.skipif(
     any(importlib.util.find_spec(m) is None for m in TRAIN_EXTRA),
-    reason="needs the train extra (TensorFlow, Keras, tf2onnx, fink-science): pip install -e '.[train]'")
+    reason="needs the train extra (TensorFlow, Keras, tf2onnx, fink-science, astropy): pip install -e '.[train]'")
 
 
 def shared_path(relative: str) -> Path:

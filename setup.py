@@ -24,6 +24,7 @@ EXTRAS = {
         "tf2onnx>=1.17,<2",         # keras.Model.export(format="onnx") with the TensorFlow backend
         "onnx>=1.16,<2",            # the graph rewrites after the export (onnx_export)
         "fink-science>=5,<8",       # ships the pre-trained Fink t2 weights
+        "astropy>=6,<8",            # luminosity distances of the redshift augmentation (augment)
     ],
     # Evaluation plots, the reference GP engine, and the benchmarks' worker memory.
     "evaluate": [

@@ -140,7 +140,7 @@ def train_command(args) -> int:
                  real_alerts=args.elasticc, alerts_in_general=args.elasticc_in_general, forced=args.forced,
                  alert_draws=args.elasticc_draws, min_bands=args.min_bands,
                  non_supernova_tables=args.non_supernovae_table or (),
-                 expert_non_supernovae=not args.non_supernovae_general_only)
+                 expert_non_supernovae=not args.non_supernovae_general_only, redshift_draws=args.redshift_draws)
     print(f"fink-t2: model {card['id']} trained in {card['training']['seconds']} s -> {args.out}")
     return 0
 
@@ -277,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--non-supernovae-general-only", action="store_true",
                        help="the real non-supernovae (and any real object of their classes) train the general network "
                             "only; the real-data expert keeps to the other classes")
+    train.add_argument("--redshift-draws", type=int, default=0,
+                       help="copies of each --ztf-table object with a redshift (bts_dev's), moved to another redshift "
+                            "(twice as near to twice as far), to add (default: 0)")
     train.add_argument("--elasticc", help="--survey lsst: a folder of labelled ELAsTiCC alerts (classId=111/, "
                                           "classId=113/) that trains the real-data expert, cross-validated by SNID")
     train.add_argument("--forced", action="store_true",

@@ -185,6 +185,19 @@ def read_ztf_tables(paths, non_supernova_paths=()) -> LabelledPoints:
     return LabelledPoints(pd.concat(points, ignore_index=True), merged, BANDS)
 
 
+def read_redshifts(paths) -> pd.Series:
+    """objectId -> redshift of the labelled ZTF tables that have a ``redshift`` column (bts_dev does), the first
+    table naming an object first; objects without a positive redshift are left out."""
+    parts = []
+    for path in paths:
+        table = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
+        if "redshift" in table.columns:
+            parts.append(pd.to_numeric(table.groupby("objectId", sort=False)["redshift"].first(), errors="coerce"))
+    redshift = pd.concat(parts) if parts else pd.Series(dtype=float)
+    redshift = redshift[~redshift.index.duplicated()]
+    return redshift[redshift > 0].rename("redshift").rename_axis("object_id")
+
+
 def cache_dir() -> Path:
     """``$FINK_T2_CACHE`` or ``~/.cache/fink-t2``."""
     return Path(os.environ.get("FINK_T2_CACHE", Path.home() / ".cache" / "fink-t2"))

@@ -444,7 +444,8 @@ def _fit_batched(lc: LightCurves, wavelengths_a):
 
 
 def _predict_from_alpha(points: _Points, log_params, alpha, times, wavelengths_a):
-    """GP mean (k, T, B) at ``times`` (k, T) for every band, given alpha = K^-1 y (k, W).
+    """GP mean (k, T, B) at ``times`` (k, T) and wavelengths ``wavelengths_a`` (B,) or, per object, (k, B),
+    given alpha = K^-1 y (k, W).
 
     alpha is exactly zero on padding, so padded points add nothing. The (k, W, T)
     cross-covariances are the largest arrays of a fit: one is built per band, in place,
@@ -454,12 +455,14 @@ def _predict_from_alpha(points: _Points, log_params, alpha, times, wavelengths_a
     time_scale = np.sqrt(3.0 * np.exp(-log_params[:, 1]))[:, None]
     three_dt2 = np.subtract((points.time_days * time_scale)[:, :, None], (times * time_scale)[:, None, :])
     np.square(three_dt2, out=three_dt2)                                             # (k, W, T): 3 dt2 / lt2
-    bands_scaled = np.asarray(wavelengths_a, float) * (np.sqrt(3.0) / WAVELENGTH_SCALE_A)
+    n_bands = np.shape(wavelengths_a)[-1]
+    bands_scaled = np.broadcast_to(np.asarray(wavelengths_a, float) * (np.sqrt(3.0) / WAVELENGTH_SCALE_A),
+                                   (len(alpha), n_bands))
     weights = (alpha * np.exp(log_params[:, 0])[:, None])[:, None, :]               # (k, 1, W): amp2 folded in
     sqrt3_r, cross = np.empty_like(three_dt2), np.empty_like(three_dt2)
-    mean = np.empty((len(alpha), times.shape[1], len(bands_scaled)))
-    for band, band_scaled in enumerate(bands_scaled):
-        np.add(three_dt2, ((points.wavelength_scaled - band_scaled) ** 2)[:, :, None], out=sqrt3_r)
+    mean = np.empty((len(alpha), times.shape[1], n_bands))
+    for band in range(n_bands):
+        np.add(three_dt2, ((points.wavelength_scaled - bands_scaled[:, band, None]) ** 2)[:, :, None], out=sqrt3_r)
         np.sqrt(sqrt3_r, out=sqrt3_r)
         np.negative(sqrt3_r, out=cross)
         np.exp(cross, out=cross)
@@ -474,6 +477,23 @@ def predict_mean(lc: LightCurves, log_params, wavelengths_a) -> np.ndarray:
     log_params = np.asarray(log_params, float)
     points = _Points.from_lightcurves(lc, wavelengths_a)
     return _predict_from_alpha(points, log_params, _alpha(points, log_params), prediction_times(lc), wavelengths_a)
+
+
+def predict_mean_at(lc: LightCurves, log_params, wavelengths_a, times_days, query_wavelengths_a) -> np.ndarray:
+    """GP mean (n, T, Q) FLUXCAL of each light curve at its own ``times_days`` (n, T), days since its first point,
+    and wavelengths ``query_wavelengths_a`` (n, Q) Angstrom, for fixed ``log_params`` (n, 2); ``wavelengths_a``:
+    those of the light curves' bands. Objects go ``_MAX_ELEMENTS`` at a time through the (k, W, T) arrays."""
+    log_params, times_days = np.asarray(log_params, float), np.asarray(times_days, float)
+    points = _Points.from_lightcurves(lc, wavelengths_a)
+    query = np.asarray(query_wavelengths_a, float)
+    mean = np.zeros((len(lc), times_days.shape[1], query.shape[1]))
+    chunk = max(1, _MAX_ELEMENTS // max(lc.mask.shape[1] * times_days.shape[1], 1))
+    for start in range(0, len(lc), chunk):
+        rows = np.arange(start, min(start + chunk, len(lc)))
+        subset = points.take(rows)
+        mean[rows] = _predict_from_alpha(subset, log_params[rows], _alpha(subset, log_params[rows]), times_days[rows],
+                                         query[rows])
+    return mean
 
 
 def log_likelihood_batched(lc: LightCurves, log_params, wavelengths_a) -> np.ndarray:

@@ -46,8 +46,9 @@ import pandas as pd
 
 from .classify import GPPreparation, gp_inputs
 from .cuts import SelectionCuts, apply_cuts
+from .augment import REDSHIFT_FACTOR_RANGE, redshifted
 from .datasets import (NON_SUPERNOVA_CLASSES, LabelledAlerts, LabelledPoints, read_elasticc, read_plasticc,
-                       read_ztf_tables)
+                       read_redshifts, read_ztf_tables)
 from .gp import N_TIMES
 from .lightcurves import mag_to_fluxcal
 from .models import file_sha256, fit_scaling, network_inputs
@@ -251,7 +252,8 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
           ztf_draws: int = 10, epochs: int = 30, expert_epochs: int = EXPERT_EPOCHS, architecture=None,
           workers: Optional[int] = None, survey: str = "ztf", history_kinds: Optional[dict] = None,
           real_alerts=None, alerts_in_general: bool = False, forced: bool = False, alert_draws: int = 0,
-          min_bands: int = 2, non_supernova_tables=(), expert_non_supernovae: bool = True) -> dict:
+          min_bands: int = 2, non_supernova_tables=(), expert_non_supernovae: bool = True,
+          redshift_draws: int = 0) -> dict:
     """Train a model into ``out`` (weights folder; the card goes to ``out.parent / (out.name + '.json')``).
 
     ``survey`` (``surveys.ADAPTERS``) chooses the bands, wavelengths and alert history (the survey's
@@ -263,7 +265,8 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     non-supernovae of ``non_supernova_tables`` (``datasets.NON_SUPERNOVA_CLASSES``) join them. Unless
     ``expert_epochs`` is 0, a real-data expert (see ``t2net.with_expert``) is trained on those objects alone,
     over the classes they hold (without the non-supernova classes unless ``expert_non_supernovae``), with its
-    own fold models. For LSST, ``real_alerts`` (a folder of labelled
+    own fold models. ``redshift_draws`` adds that many copies of each real object with a redshift in its table,
+    moved to another redshift (``augment.redshifted``), one history draw each, in the fold of their object. For LSST, ``real_alerts`` (a folder of labelled
     ELAsTiCC alerts, ``datasets.read_elasticc``) trains the expert, one sample per alert as it was
     received (and ``alert_draws`` earlier alerts of each, ``earlier_alert_draws``), with folds by ``SNID``;
     the general network sees PLAsTiCC only, so its fold files are copies
@@ -306,6 +309,11 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
         real_points = read_ztf_tables(ztf_tables, non_supernova_tables)
         sets.append(("ztf", *training_draws(real_points, ztf_draws, rng, False, config["history_days"],
                                             kinds)))
+        if redshift_draws:
+            copies, copy_origin = redshifted(real_points, read_redshifts(ztf_tables), redshift_draws, rng,
+                                             config["wavelengths_a"], DETECTION_SNR)
+            draws, origin = training_draws(copies, 1, rng, False, config["history_days"], kinds)
+            sets.append(("ztf redshifted", draws, origin.map(copy_origin)))
     if real_alerts is not None:
         alerts = read_elasticc(real_alerts, forced)
         sets.append(("elasticc", alerts, pd.Series(alerts.labels.index.to_numpy())))
@@ -417,6 +425,12 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
         card["training_data"]["ztf"] = {"table": names[0] if len(names) == 1 else names,
                                         "objects": int(sets[1][2].nunique()),
                                         "draws_per_object": ztf_draws}
+        if redshift_draws:
+            card["training_data"]["ztf"]["redshifted"] = {
+                "copies_per_object": redshift_draws, "objects": int(sets[2][2].nunique()),
+                "redshift_factor_range": list(REDSHIFT_FACTOR_RANGE),
+                "how": "augment.redshifted: GP at dilated times and shifted wavelengths, flux scaled by luminosity "
+                       "distance, the real cadence and errors, noise added, detections kept"}
         if non_supernova_tables:
             card["training_data"]["ztf"]["non_supernovae"] = {
                 "tables": [Path(t).name for t in non_supernova_tables], "classes": NON_SUPERNOVA_CLASSES,

@@ -231,7 +231,7 @@ def test_fetch_checks_the_wheel_and_says_what_to_do_offline(tmp_path, monkeypatc
 @requires_train_extra
 def test_train_writes_a_verified_card_and_cross_validated_folds(tmp_path, monkeypatch):
     """A one-epoch run of the real recipe, with the real non-supernovae of tns_alerts for the general network
-    only: weights, ONNX graphs and card load back, each fold model scores its own fold, and ONNX Runtime gives
+    only and a redshifted copy of each bts object: weights, ONNX graphs and card load back, each fold model scores its own fold, and ONNX Runtime gives
     Keras's probabilities."""
     from fink_t2.evaluate import evaluate
     from fink_t2.models import load_model, read_card
@@ -239,7 +239,7 @@ def test_train_writes_a_verified_card_and_cross_validated_folds(tmp_path, monkey
     _plasticc()
     bts, tns = shared_path("bts_dev/bts_dev_lightcurves.parquet"), shared_path("tns_alerts/tns_lightcurves.parquet")
     card = training.train(tmp_path / "tiny", seed=3, ztf_tables=[bts], n_folds=2, epochs=1, ztf_draws=1,
-                          non_supernova_tables=[tns], expert_non_supernovae=False)
+                          non_supernova_tables=[tns], expert_non_supernovae=False, redshift_draws=1)
     monkeypatch.setenv("FINK_T2_MODEL_DIR", str(tmp_path))
     assert read_card("tiny") == json.loads(json.dumps(card)) and card["format"] == "keras3_weights"
     general = {"model.weights.h5", "fold0.weights.h5", "fold1.weights.h5"}
@@ -255,6 +255,9 @@ def test_train_writes_a_verified_card_and_cross_validated_folds(tmp_path, monkey
     non_supernovae = card["training_data"]["ztf"]["non_supernovae"]
     assert non_supernovae["objects_of_these_classes"] == added.sum() and not non_supernovae["in_expert"]
     assert card["training_data"]["ztf"]["objects"] == len(read_ztf_table(bts, TNS_TYPES).labels) + added.sum()
+    redshift = pd.read_parquet(bts).groupby("objectId").redshift.first()  # one copy of each with a redshift
+    in_table = redshift.index.isin(read_ztf_table(bts, TNS_TYPES).labels.index)
+    assert card["training_data"]["ztf"]["redshifted"]["objects"] == (in_table & (redshift > 0)).sum()
     assert list(card["expert"]["classes"]) == [c for c in training.CLASSES if c in card["expert"]["classes"]]
     assert card["input_scaling"]["method"] == "peak_normalized_robust" and len(card["input_scaling"]["scale"]) == 2
     assert card["event_window_days"] == list(training.EVENT_WINDOW_DAYS)
