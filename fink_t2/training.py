@@ -15,7 +15,8 @@ ZTF-like draws from PLAsTiCC (g and r only), several per object:
 - history: the points up to a detection drawn at random, either the last 30 days
   (what an alert's ``prv_candidates`` holds), or everything since the first
   detection (early classification), or the whole light curve.
-Real labelled ZTF light curves (BTS) get the same history draws, without rescaling.
+Real labelled ZTF light curves (BTS) get the same history draws, without rescaling; copies of them moved to
+other redshifts (``augment``) may join them.
 
 LSST-like draws (``survey="lsst"``, six bands u g r i z y): PLAsTiCC is a simulation of LSST, so
 its detections are kept as they are (signed difference fluxes, as Rubin's ``diaSource`` carries
@@ -44,9 +45,9 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from .augment import REDSHIFT_FACTOR_RANGE, redshifted
 from .classify import GPPreparation, gp_inputs
 from .cuts import SelectionCuts, apply_cuts
-from .augment import REDSHIFT_FACTOR_RANGE, redshifted
 from .datasets import (NON_SUPERNOVA_CLASSES, LabelledAlerts, LabelledPoints, read_elasticc, read_plasticc,
                        read_redshifts, read_ztf_tables)
 from .gp import N_TIMES
@@ -266,11 +267,11 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     ``expert_epochs`` is 0, a real-data expert (see ``t2net.with_expert``) is trained on those objects alone,
     over the classes they hold (without the non-supernova classes unless ``expert_non_supernovae``), with its
     own fold models. ``redshift_draws`` adds that many copies of each real object with a redshift in its table,
-    moved to another redshift (``augment.redshifted``), one history draw each, in the fold of their object. For LSST, ``real_alerts`` (a folder of labelled
-    ELAsTiCC alerts, ``datasets.read_elasticc``) trains the expert, one sample per alert as it was
-    received (and ``alert_draws`` earlier alerts of each, ``earlier_alert_draws``), with folds by ``SNID``;
-    the general network sees PLAsTiCC only, so its fold files are copies
-    of it, unless ``alerts_in_general``: then each general network (the shipped one and fold k's) is
+    moved to another redshift (``augment.redshifted``), one history draw each, in the fold of their object.
+    For LSST, ``real_alerts`` (a folder of labelled ELAsTiCC alerts, ``datasets.read_elasticc``) trains the
+    expert, one sample per alert as it was received (and ``alert_draws`` earlier alerts of each,
+    ``earlier_alert_draws``), with folds by ``SNID``; the general network sees PLAsTiCC only, so its fold files
+    are copies of it, unless ``alerts_in_general``: then each general network (the shipped one and fold k's) is
     fine-tuned from the PLAsTiCC-only one on PLAsTiCC and the alerts (fold k's without those of fold k),
     ``FINE_TUNE_EPOCHS`` epochs each. Training samples need >= 2 points in >= ``min_bands`` bands (1:
     single-band light curves are learned too). ``forced`` (LSST): light curves with forced photometry, every
