@@ -188,12 +188,13 @@ def uncertainty_on_real_non_supernovae(model_name: str, exclude_ids=()) -> Optio
     except (DataError, FileNotFoundError, OSError):
         return None
     data = read_ztf_table(path, {name: name for name in tns_types})  # labelled by TNS type
-    by_folds = "cv" in read_card(model_name)
+    card = read_card(model_name)
+    by_folds = "cv" in card
     if not by_folds:  # leave out the objects it trained on
         keep = ~data.labels.index.isin(list(exclude_ids))
         data = LabelledPoints(data.points, data.labels[keep], data.bands)
     probabilities, uncertainty, status = predict(model_name, data, by_folds)
-    classes = np.array(read_card(model_name)["classes"])
+    classes = np.array(card["classes"])
     called_supernova = np.array([c.startswith(("SN", "SLSN")) for c in classes])[
         np.nan_to_num(probabilities, nan=-1.0).argmax(axis=1)]
     labels = data.labels.to_numpy()

@@ -355,8 +355,8 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
         fits.update({f: (use, y, FINE_TUNE_EPOCHS, len(CLASSES), out / PLASTICC_ONLY) for f, use in uses.items()})
     else:  # PLAsTiCC only: one network serves every fold
         fits = {"model.weights.h5": (~real, y, epochs, len(CLASSES), None)}
-    expert_real = real if expert_non_supernovae else real & ~np.isin(
-        y, [class_index[c] for c in set(NON_SUPERNOVA_CLASSES.values())])
+    non_supernova_classes = set(NON_SUPERNOVA_CLASSES.values())
+    expert_real = real if expert_non_supernovae else real & ~np.isin(y, [class_index[c] for c in non_supernova_classes])
     expert_group = np.unique(y[expert_real]) if expert_epochs > 0 else np.array([], int)
     if len(expert_group):
         y_expert = np.searchsorted(expert_group, y)  # the expert's own class index (meaningful where real)
@@ -436,7 +436,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
             card["training_data"]["ztf"]["non_supernovae"] = {
                 "tables": [Path(t).name for t in non_supernova_tables], "classes": NON_SUPERNOVA_CLASSES,
                 "in_expert": expert_non_supernovae,
-                "objects_of_these_classes": int(real_points.labels.isin(set(NON_SUPERNOVA_CLASSES.values())).sum())}
+                "objects_of_these_classes": int(real_points.labels.isin(non_supernova_classes).sum())}
         card["cv"] = {"folds": n_folds, "data": names[0] if len(names) == 1 else names,
                       "assignment": "zlib.crc32(str(objectId)) % folds"}
     if real_alerts is not None:
