@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 
 from conftest import requires_train_extra, shared_path
-from fink_t2 import augment, gp
+from fink_t2 import augment
 from fink_t2.datasets import LabelledPoints, read_redshifts, read_ztf_tables
 from fink_t2.lightcurves import POINT_COLUMNS
 from fink_t2.ztf import BANDS, WAVELENGTHS_A
@@ -51,26 +51,6 @@ def test_redshifted_copy_is_the_bump_dilated_and_dimmed():
         # the GP between daily points is within 1% of the peak; s instead of 1 / s would be 14% off at 20 days
         np.testing.assert_allclose(copies.points["flux_fluxcal"], expected, rtol=0.02, atol=0.01 * PEAK)
         assert len(copies.points) >= 0.9 * 2 * len(data.points)  # the bump stays above 5 sigma in 60 days
-
-
-def test_mean_at_the_band_wavelengths_is_the_prediction_on_the_grid(bts_table):
-    """``predict_mean_at`` on the regular grid and the bands' own wavelengths is ``predict_mean`` (checked
-    against george in test_gp), object by object with per-object wavelengths too."""
-    from fink_t2.realdata import bts_windows
-
-    lc = bts_windows(bts_table, 12, seed=2)
-    lc = lc.subset(np.flatnonzero(lc.n_points >= 2))
-    _, fit = gp.interpolate(lc, WAVELENGTHS_A)
-    times = gp.prediction_times(lc)
-    expected = gp.predict_mean(lc, fit.log_params, WAVELENGTHS_A)
-    query = np.tile(WAVELENGTHS_A, (len(lc), 1))
-    np.testing.assert_allclose(gp.predict_mean_at(lc, fit.log_params, WAVELENGTHS_A, times, query), expected,
-                               rtol=1e-9, atol=1e-9 * np.abs(expected).max())
-    shifted = query * np.linspace(0.9, 1.1, len(lc))[:, None]
-    together = gp.predict_mean_at(lc, fit.log_params, WAVELENGTHS_A, times, shifted)
-    for k in (0, len(lc) - 1):
-        alone = gp.predict_mean_at(lc.subset([k]), fit.log_params[[k]], WAVELENGTHS_A, times[[k]], shifted[[k]])
-        np.testing.assert_allclose(together[k], alone[0], rtol=1e-9, atol=1e-9 * np.abs(alone).max())
 
 
 @requires_train_extra

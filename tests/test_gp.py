@@ -187,6 +187,24 @@ def test_optimiser_reaches_a_minimum_on_a_bound_in_few_evaluations():
         np.testing.assert_allclose(theta[k], reference.x, atol=1e-4)
 
 
+def test_mean_at_the_band_wavelengths_is_the_prediction_on_the_grid(bts_table):
+    """``predict_mean_at`` on the regular grid and the bands' own wavelengths is ``predict_mean`` (checked
+    against george above), object by object with per-object wavelengths too."""
+    lc = bts_windows(bts_table, 12, seed=2)
+    lc = lc.subset(np.flatnonzero(lc.n_points >= 2))
+    _, fit = gp.interpolate(lc, LAM)
+    times = gp.prediction_times(lc)
+    expected = gp.predict_mean(lc, fit.log_params, LAM)
+    query = np.tile(LAM, (len(lc), 1))
+    np.testing.assert_allclose(gp.predict_mean_at(lc, fit.log_params, LAM, times, query), expected,
+                               rtol=1e-9, atol=1e-9 * np.abs(expected).max())
+    shifted = query * np.linspace(0.9, 1.1, len(lc))[:, None]
+    together = gp.predict_mean_at(lc, fit.log_params, LAM, times, shifted)
+    for k in (0, len(lc) - 1):
+        alone = gp.predict_mean_at(lc.subset([k]), fit.log_params[[k]], LAM, times[[k]], shifted[[k]])
+        np.testing.assert_allclose(together[k], alone[0], rtol=1e-9, atol=1e-9 * np.abs(alone).max())
+
+
 def test_calls_cover_every_position_once_within_the_memory_bound():
     n_points = np.random.default_rng(0).integers(1, 300, size=5000)
     group = gp._size_groups(n_points)
