@@ -231,8 +231,8 @@ def test_fetch_checks_the_wheel_and_says_what_to_do_offline(tmp_path, monkeypatc
 @requires_train_extra
 def test_train_writes_a_verified_card_and_cross_validated_folds(tmp_path, monkeypatch):
     """A one-epoch run of the real recipe, with the real non-supernovae of tns_alerts for the general network
-    only and a redshifted copy of each bts object: weights, ONNX graphs and card load back, each fold model scores its own fold, and ONNX Runtime gives
-    Keras's probabilities."""
+    only and a redshifted copy of each bts object: weights, ONNX graphs and card load back, each fold model
+    scores its own fold, and ONNX Runtime gives Keras's probabilities."""
     from fink_t2.evaluate import evaluate
     from fink_t2.models import load_model, read_card
 
