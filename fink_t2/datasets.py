@@ -190,7 +190,7 @@ def read_redshifts(paths) -> pd.Series:
     table naming an object first; objects without a positive redshift are left out."""
     parts = []
     for path in paths:
-        table = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
+        table = _read_table(path)
         if "redshift" in table.columns:
             parts.append(pd.to_numeric(table.groupby("objectId", sort=False)["redshift"].first(), errors="coerce"))
     redshift = pd.concat(parts) if parts else pd.Series(dtype=float)
@@ -272,13 +272,18 @@ def read_plasticc(split: str = "train", directory=None, bands=BANDS, forced: boo
     return LabelledPoints(points, labels.rename("label"), tuple(bands))
 
 
+def _read_table(path) -> pd.DataFrame:
+    """A labelled ZTF table from parquet (``.parquet``) or CSV."""
+    return pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
+
+
 def read_ztf_table(path, types: dict = BTS_TYPES) -> LabelledPoints:
     """A labelled ZTF light-curve table (the bts_dev format: objectId, mjd, band g/r, mag, magerr, type).
 
     Types (TNS's ``(TNS) `` prefix stripped) are mapped to t2 classes with ``types``; objects of other types
     are left out.
     """
-    table = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
+    table = _read_table(path)
     missing = {"objectId", "mjd", "band", "mag", "magerr", "type"} - set(table.columns)
     if missing:
         raise DataError(f"{path}: missing column(s) {sorted(missing)}")
