@@ -20,7 +20,10 @@ classified objects whose true class the model has: the expected calibration erro
 ranks wrong answers (AUROC) and the accuracy of the most certain half. Thresholds:
 for each class with at least ``THRESHOLD_MIN_SUPPORT`` objects, the lowest probability
 threshold whose selection (every object, unclassified ones never selected) reaches
-purity 0.90 and 0.95, with the efficiency (recall) there.
+purity 0.90 and 0.95, with the efficiency (recall) there. Separation, threshold-free and blind to the class
+priors (how well the probabilities rank, whatever the most probable class): over the classified objects, the
+AUROC of each class's probability against the other objects (classes with at least ``THRESHOLD_MIN_SUPPORT``
+classified objects), and of p(SN II) / (p(SN II) + p(SN Ia)) for telling SN II from SN Ia.
 """
 import json
 from dataclasses import replace
@@ -142,6 +145,24 @@ def auroc(scores: np.ndarray, positive: np.ndarray) -> Optional[float]:
         return None
     ranks = rankdata(scores)
     return float((ranks[positive].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
+
+
+def separation(true_labels, probabilities: np.ndarray, status: np.ndarray, classes,
+               min_support: int = THRESHOLD_MIN_SUPPORT) -> dict:
+    """Over the classified objects: ``one_vs_rest`` class -> AUROC of its probability for telling its objects
+    from the others, for the classes with at least ``min_support`` of them, and ``SNII_vs_SNIa``, the AUROC of p(SN II) / (p(SN II) +
+    p(SN Ia)) for telling SN II from SN Ia among the objects that are one of the two."""
+    true_labels = np.asarray(true_labels, dtype=object)
+    classified = np.asarray(status) == STATUS_OK
+    column = {name: i for i, name in enumerate(classes)}
+    truth, p = true_labels[classified], probabilities[classified]
+    out = {"one_vs_rest": {name: auroc(p[:, column[name]], truth == name) for name in classes
+                           if np.sum(truth == name) >= min_support}}
+    pair = np.isin(truth, ["SNIa", "SNII"])
+    if {"SNIa", "SNII"} <= set(column):
+        p_ii, p_ia = p[pair, column["SNII"]], p[pair, column["SNIa"]]
+        out["SNII_vs_SNIa"] = auroc(p_ii / np.maximum(p_ii + p_ia, 1e-30), truth[pair] == "SNII")
+    return out
 
 
 def purity_thresholds(true_labels, probabilities: np.ndarray, classes) -> dict:
@@ -293,6 +314,7 @@ def metrics(true_labels, probabilities: np.ndarray, status: np.ndarray, classes,
         "calibration": calibration,
         "uncertainty": certainty,
         "thresholds": purity_thresholds(true_labels, probabilities, classes),
+        "separation": separation(true_labels, probabilities, status, classes),
     }
 
 
@@ -368,6 +390,9 @@ def summary(result: dict) -> dict:
     out.update({f"uncertainty_{key}": None if value is None else round(value, 4)
                 for key, value in result["uncertainty"].items()})
     out["thresholds"] = result["thresholds"]
+    rounded = lambda value: None if value is None else round(value, 4)  # noqa: E731
+    out["auroc_SNII_vs_SNIa"] = rounded(result["separation"].get("SNII_vs_SNIa"))
+    out["auroc_one_vs_rest"] = {name: rounded(value) for name, value in result["separation"]["one_vs_rest"].items()}
     out["recall"] = {name: round(c["recall"], 3) for name, c in result["per_class"].items()}
     out["recall_classified"] = {name: None if c["recall_classified"] is None else round(c["recall_classified"], 3)
                                 for name, c in result["per_class"].items()}

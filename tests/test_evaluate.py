@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import requires_train_extra, shared_path
-from fink_t2.evaluate import evaluate, metrics
+from fink_t2.evaluate import evaluate, metrics, separation
 
 
 def test_metrics_by_hand():
@@ -33,6 +33,12 @@ def test_metrics_by_hand():
     row = confusion["true"].index("SNIbc")
     assert confusion["counts"][row] == [0, 0, 0, 1]
     assert sum(map(sum, confusion["counts"])) == 5
+    # separation over the 4 classified objects, pairs (positive, negative) ranked right counted by hand:
+    # p(SNIa) 0.7, 0.2 for the SN Ia against 0.6, 0.1: 3 of 4 pairs; p(II) / (p(II) + p(Ia)) 0.333, 0.889
+    # for the SN II against 0.222, 0.5: 3 of 4; SNIbc has no classified object and no AUROC
+    assert result["separation"] == {"one_vs_rest": {}, "SNII_vs_SNIa": pytest.approx(3 / 4)}  # 2 < 20 per class
+    one_vs_rest = separation(truth, probabilities, status, classes, min_support=1)["one_vs_rest"]
+    assert one_vs_rest == {"SNIa": pytest.approx(3 / 4), "SNII": pytest.approx(1.0)}
 
 
 @requires_train_extra
