@@ -166,3 +166,15 @@ def test_bench_pins_blas_to_one_thread_after_numpy_started():
                                    check=True).stdout.split()
     assert int(after) == 1
     assert int(before) > 1 or os.cpu_count() == 1  # else the check above proves nothing
+
+
+def test_bench_records_the_machine():
+    import numpy
+    import pyarrow
+
+    from fink_t2.bench import machine
+
+    info = machine()
+    assert info["logical_cores"] == os.cpu_count() and info["cpu"]
+    # versions from the installed distributions, checked against the modules' own
+    assert info["numpy"] == numpy.__version__ and info["pyarrow"] == pyarrow.__version__
