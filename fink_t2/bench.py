@@ -446,7 +446,7 @@ def bench_stream(n_files: int = 8, trigger_seconds: float = 1.0, pause_seconds: 
 def machine() -> dict:
     """What the figures were measured on: CPU model, logical cores, Python and the numeric libraries. Machines
     differ by up to 2x (``bench pipeline --survey lsst``: 736 classified alerts/s/core on an AMD EPYC, 377 on an
-    Intel Xeon, with the same code), so every run prints this first."""
+    Intel Xeon, with about the same code), so every run prints this first."""
     from importlib.metadata import PackageNotFoundError, version
 
     cpu = platform.processor() or platform.machine()

@@ -150,8 +150,8 @@ def auroc(scores: np.ndarray, positive: np.ndarray) -> Optional[float]:
 def separation(true_labels, probabilities: np.ndarray, status: np.ndarray, classes,
                min_support: int = THRESHOLD_MIN_SUPPORT) -> dict:
     """Over the classified objects: ``one_vs_rest`` class -> AUROC of its probability for telling its objects
-    from the others, for the classes with at least ``min_support`` of them, and ``SNII_vs_SNIa``, the AUROC of p(SN II) / (p(SN II) +
-    p(SN Ia)) for telling SN II from SN Ia among the objects that are one of the two."""
+    from the others, for the classes with at least ``min_support`` of them; ``SNII_vs_SNIa``, the AUROC of
+    p(SN II) / (p(SN II) + p(SN Ia)) for telling SN II from SN Ia among the objects that are one of the two."""
     true_labels = np.asarray(true_labels, dtype=object)
     classified = np.asarray(status) == STATUS_OK
     column = {name: i for i, name in enumerate(classes)}
