@@ -158,8 +158,8 @@ def separation(true_labels, probabilities: np.ndarray, status: np.ndarray, class
     truth, p = true_labels[classified], probabilities[classified]
     out = {"one_vs_rest": {name: auroc(p[:, column[name]], truth == name) for name in classes
                            if np.sum(truth == name) >= min_support}}
-    pair = np.isin(truth, ["SNIa", "SNII"])
     if {"SNIa", "SNII"} <= set(column):
+        pair = np.isin(truth, ["SNIa", "SNII"])
         p_ii, p_ia = p[pair, column["SNII"]], p[pair, column["SNIa"]]
         out["SNII_vs_SNIa"] = auroc(p_ii / np.maximum(p_ii + p_ia, 1e-30), truth[pair] == "SNII")
     return out
@@ -387,10 +387,9 @@ def summary(result: dict) -> dict:
             "macro_f1_SNIa_SNII_SNIbc_SLSN", "log_loss")
     out = {key: round(result[key], 4) if isinstance(result[key], float) else result[key] for key in keys}
     out.update({key: round(value, 4) for key, value in result["calibration"].items() if key.startswith("ece")})
-    out.update({f"uncertainty_{key}": None if value is None else round(value, 4)
-                for key, value in result["uncertainty"].items()})
-    out["thresholds"] = result["thresholds"]
     rounded = lambda value: None if value is None else round(value, 4)  # noqa: E731
+    out.update({f"uncertainty_{key}": rounded(value) for key, value in result["uncertainty"].items()})
+    out["thresholds"] = result["thresholds"]
     out["auroc_SNII_vs_SNIa"] = rounded(result["separation"].get("SNII_vs_SNIa"))
     out["auroc_one_vs_rest"] = {name: rounded(value) for name, value in result["separation"]["one_vs_rest"].items()}
     out["recall"] = {name: round(c["recall"], 3) for name, c in result["per_class"].items()}
