@@ -140,7 +140,8 @@ def train_command(args) -> int:
                  real_alerts=args.elasticc, alerts_in_general=args.elasticc_in_general, forced=args.forced,
                  alert_draws=args.elasticc_draws, min_bands=args.min_bands,
                  non_supernova_tables=args.non_supernovae_table or (),
-                 expert_non_supernovae=not args.non_supernovae_general_only, redshift_draws=args.redshift_draws)
+                 expert_non_supernovae=not args.non_supernovae_general_only, redshift_draws=args.redshift_draws,
+                 architecture={"head": args.head})
     print(f"fink-t2: model {card['id']} trained in {card['training']['seconds']} s -> {args.out}")
     return 0
 
@@ -303,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--ztf-draws", type=int, default=10, help="history draws per real ZTF object (default: 10)")
     train.add_argument("--expert-epochs", type=int, default=training.EXPERT_EPOCHS,
                        help=f"epochs of the real-data expert network, 0 for none (default: {training.EXPERT_EPOCHS})")
+    train.add_argument("--head", choices=("average", "attention"), default="average",
+                       help="pooling over time before the softmax: average (t2's) or attention (one learned query, "
+                            "a one-query decoder block) (default: average)")
     train.add_argument("--plasticc-dir", help="where `fink-t2 data plasticc` put the files (default: the cache)")
     train.add_argument("--workers", type=int, help="networks fitted at once, one process each (default: CPU cores)")
     train.set_defaults(run=train_command)

@@ -3,8 +3,10 @@
 Inputs (n, T, C): the scaled GP flux of each band, then time channels (see
 ``models.TIME_CHANNELS``) -> 1x1 convolutional embedding -> + sinusoidal positional
 encoding -> transformer block(s) (multi-head self-attention and a feed-forward
-layer, each with a residual connection and layer normalisation) -> global
-average pooling -> concatenated with the auxiliary inputs (n, A) -> softmax
+layer, each with a residual connection and layer normalisation) -> pooling over
+time (``head``: ``"average"``, global average pooling as in t2; or ``"attention"``,
+one learned query attending over the time steps, a one-query transformer decoder
+block, so that the network can weigh some times more than others) -> concatenated with the auxiliary inputs (n, A) -> softmax
 over the classes. Time channels and auxiliary inputs play the role t2 gives to
 redshift: facts the regular time grid hides (here the days it spans).
 
@@ -31,6 +33,8 @@ import numpy as np
 from keras import layers
 
 ARCHITECTURE_DEFAULTS = {"d_model": 32, "heads": 4, "feed_forward": 64, "blocks": 1, "dropout": 0.1}
+#: Ways of pooling the time steps before the softmax (``build_network``'s ``head``).
+HEADS = ("average", "attention")
 
 
 def positional_encoding(n_times: int, d_model: int) -> np.ndarray:
@@ -39,6 +43,16 @@ def positional_encoding(n_times: int, d_model: int) -> np.ndarray:
     frequency = 1.0 / 10000.0 ** (2 * (np.arange(d_model) // 2) / d_model)
     angle = position * frequency[None, :]
     return np.where(np.arange(d_model) % 2 == 0, np.sin(angle), np.cos(angle)).astype(np.float32)
+
+
+class LearnedQuery(layers.Layer):
+    """A trained (1, 1, d) query, repeated for every object of its input (n, T, d)."""
+
+    def build(self, input_shape):
+        self.query = self.add_weight(shape=(1, 1, input_shape[-1]), initializer="random_normal", name="query")
+
+    def call(self, x):
+        return keras.ops.zeros_like(x[:, :1, :]) + self.query
 
 
 class PositionalEncoding(layers.Layer):
@@ -50,8 +64,11 @@ class PositionalEncoding(layers.Layer):
 
 
 def build_network(n_times: int, n_channels: int, n_classes: int, n_aux: int, d_model=32, heads=4, feed_forward=64,
-                  blocks=1, dropout=0.1, name="t2"):
-    """An uncompiled Keras model with inputs ``[flux (n, n_times, n_channels), aux (n, n_aux)]``."""
+                  blocks=1, dropout=0.1, head="average", name="t2"):
+    """An uncompiled Keras model with inputs ``[flux (n, n_times, n_channels), aux (n, n_aux)]``; ``head``
+    one of ``HEADS``."""
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; choose one of {HEADS}")
     flux = keras.Input((n_times, n_channels), name="flux")
     aux = keras.Input((n_aux,), name="aux")
     x = layers.Conv1D(d_model, kernel_size=1, name="embedding")(flux)
@@ -62,7 +79,13 @@ def build_network(n_times: int, n_channels: int, n_classes: int, n_aux: int, d_m
         hidden = layers.Dense(feed_forward, activation="relu", name=f"feed_forward_{i}")(x)
         hidden = layers.Dense(d_model, name=f"feed_forward_out_{i}")(hidden)
         x = layers.LayerNormalization(epsilon=1e-6, name=f"norm_feed_forward_{i}")(x + layers.Dropout(dropout)(hidden))
-    pooled = layers.GlobalAveragePooling1D(name="pooling")(x)
+    if head == "average":
+        pooled = layers.GlobalAveragePooling1D(name="pooling")(x)
+    else:
+        query = LearnedQuery(name="query")(x)
+        attended = layers.MultiHeadAttention(heads, key_dim=d_model // heads, dropout=dropout, name="pooling_attention")(
+            query, x)
+        pooled = layers.Flatten(name="pooling")(layers.LayerNormalization(epsilon=1e-6, name="norm_pooling")(query + attended))
     features = layers.Concatenate(name="with_aux")([pooled, aux])
     features = layers.Dropout(dropout)(features)
     probabilities = layers.Dense(n_classes, activation="softmax", name="probabilities")(features)
@@ -134,11 +157,13 @@ def load_network(card: dict, root, weights: str):
 def class_activation_map(network, inputs, class_index: int):
     """Class activation map of one class for a network built by ``build_network`` (Zhou et al. 2016).
 
-    The head is global average pooling then a dense softmax layer, so the class's logit is
+    The head must be global average pooling (``head="average"``) then a dense softmax layer, so the class's logit is
     ``mean_t cam_t + aux_term``: ``cam`` (n, T) is the last block's features at each time step
     weighted by the softmax layer's weights for that class, ``aux_term`` (n,) the auxiliary
     inputs' share plus the bias. Returns ``(cam, aux_term)``.
     """
+    if not isinstance(network.get_layer("pooling"), layers.GlobalAveragePooling1D):
+        raise ValueError("a class activation map needs the average-pooling head; this network pools by attention")
     pooled = network.get_layer("pooling")
     features = keras.Model(network.inputs, pooled.input)(inputs, training=False)  # (n, T, d)
     kernel, bias = network.get_layer("probabilities").get_weights()
