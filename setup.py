@@ -26,11 +26,12 @@ EXTRAS = {
         "fink-science>=5,<8",       # ships the pre-trained Fink t2 weights
         "astropy>=6,<8",            # luminosity distances of the redshift augmentation (augment)
     ],
-    # Evaluation plots, the reference GP engine, and the benchmarks' worker memory.
+    # Evaluation plots, the reference GP engine and learner, and the benchmarks' worker memory.
     "evaluate": [
         "matplotlib>=3.7,<4",
         "george>=0.4.3,<0.5",
         "psutil>=5.9,<8",
+        "scikit-learn>=1.2,<2",     # gradient-boosted trees of fink_t2.baseline, the second learner
     ],
 }
 EXTRAS["test"] = ["pytest>=8,<10", "hypothesis>=6.100,<7", *EXTRAS["evaluate"]]
