@@ -6,9 +6,10 @@ encoding -> transformer block(s) (multi-head self-attention and a feed-forward
 layer, each with a residual connection and layer normalisation) -> pooling over
 time (``head``: ``"average"``, global average pooling as in t2; or ``"attention"``,
 one learned query attending over the time steps, a one-query transformer decoder
-block, so that the network can weigh some times more than others) -> concatenated with the auxiliary inputs (n, A) -> softmax
-over the classes. Time channels and auxiliary inputs play the role t2 gives to
-redshift: facts the regular time grid hides (here the days it spans).
+block, so that the network can weigh some times more than others) -> concatenated
+with the auxiliary inputs (n, A) -> softmax over the classes. Time channels and
+auxiliary inputs play the role t2 gives to redshift: facts the regular time grid
+hides (here the days it spans).
 
 A model may add a real-data expert (``with_expert``): a second t2 network, trained
 on real ZTF light curves only, over the classes those hold (the supernovae and
@@ -83,9 +84,10 @@ def build_network(n_times: int, n_channels: int, n_classes: int, n_aux: int, d_m
         pooled = layers.GlobalAveragePooling1D(name="pooling")(x)
     else:
         query = LearnedQuery(name="query")(x)
-        attended = layers.MultiHeadAttention(heads, key_dim=d_model // heads, dropout=dropout, name="pooling_attention")(
-            query, x)
-        pooled = layers.Flatten(name="pooling")(layers.LayerNormalization(epsilon=1e-6, name="norm_pooling")(query + attended))
+        attended = layers.MultiHeadAttention(heads, key_dim=d_model // heads, dropout=dropout,
+                                             name="pooling_attention")(query, x)
+        attended = layers.LayerNormalization(epsilon=1e-6, name="norm_pooling")(query + attended)
+        pooled = layers.Flatten(name="pooling")(attended)
     features = layers.Concatenate(name="with_aux")([pooled, aux])
     features = layers.Dropout(dropout)(features)
     probabilities = layers.Dense(n_classes, activation="softmax", name="probabilities")(features)
@@ -157,14 +159,14 @@ def load_network(card: dict, root, weights: str):
 def class_activation_map(network, inputs, class_index: int):
     """Class activation map of one class for a network built by ``build_network`` (Zhou et al. 2016).
 
-    The head must be global average pooling (``head="average"``) then a dense softmax layer, so the class's logit is
-    ``mean_t cam_t + aux_term``: ``cam`` (n, T) is the last block's features at each time step
+    The head must be global average pooling (``head="average"``) then a dense softmax layer, so the class's
+    logit is ``mean_t cam_t + aux_term``: ``cam`` (n, T) is the last block's features at each time step
     weighted by the softmax layer's weights for that class, ``aux_term`` (n,) the auxiliary
     inputs' share plus the bias. Returns ``(cam, aux_term)``.
     """
-    if not isinstance(network.get_layer("pooling"), layers.GlobalAveragePooling1D):
-        raise ValueError("a class activation map needs the average-pooling head; this network pools by attention")
     pooled = network.get_layer("pooling")
+    if not isinstance(pooled, layers.GlobalAveragePooling1D):
+        raise ValueError("a class activation map needs the average-pooling head; this network pools by attention")
     features = keras.Model(network.inputs, pooled.input)(inputs, training=False)  # (n, T, d)
     kernel, bias = network.get_layer("probabilities").get_weights()
     d = features.shape[-1]
