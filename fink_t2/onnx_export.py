@@ -31,8 +31,6 @@ TOLERANCE = 1e-5
 def export_onnx(card_file) -> dict:
     """Write the ONNX graphs of the model whose card is ``card_file`` and record them in the card."""
     import keras
-    import onnx
-    import onnxruntime
     import tf2onnx
 
     from .t2net import load_network
@@ -48,21 +46,30 @@ def export_onnx(card_file) -> dict:
     for weights in [card["weights"], *card.get("cv", {}).get("weights", [])]:
         network = load_network(card, root, weights)
         inputs = [rng.normal(size=(8, *t.shape[1:])).astype(np.float32) for t in network.inputs]
-        expected = np.asarray(network(inputs, training=False))  # Keras exports only a model that was called
         graph = weights.replace(".weights.h5", ".onnx")
-        network.export(str(root / graph), format="onnx", opset_version=OPSET, verbose=False)
-        rewritten = fused_layer_normalization(softmax_over_last_axis(onnx.load(str(root / graph))))
-        onnx.save(rewritten, str(root / graph))
-        session = onnxruntime.InferenceSession(str(root / graph), providers=["CPUExecutionProvider"])
-        got = session.run(None, {i.name: x for i, x in zip(session.get_inputs(), inputs)})[0]
-        if not np.abs(got - expected).max() <= TOLERANCE:
-            raise ModelError(f"{root / graph}: ONNX Runtime differs from Keras by {np.abs(got - expected).max():.2e}")
+        difference = export_graph(network, root / graph, inputs)
+        if not difference <= TOLERANCE:
+            raise ModelError(f"{root / graph}: ONNX Runtime differs from Keras by {difference:.2e}")
         files[weights] = graph
     card["onnx"] = {"opset": OPSET, "exporter": f"keras {keras.__version__}, tf2onnx {tf2onnx.__version__}",
                     "files": files}
     card["source"]["sha256"].update({graph: file_sha256(root / graph) for graph in files.values()})
     card_file.write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def export_graph(network, path, inputs) -> float:
+    """Write the ONNX graph of Keras model ``network`` to ``path`` (the export, then the rewrites below) and
+    return the largest |difference| between ONNX Runtime's outputs and Keras's on ``inputs``."""
+    import onnx
+    import onnxruntime
+
+    expected = np.asarray(network(inputs, training=False))  # Keras exports only a model that was called
+    network.export(str(path), format="onnx", opset_version=OPSET, verbose=False)
+    onnx.save(fused_layer_normalization(softmax_over_last_axis(onnx.load(str(path)))), str(path))
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {i.name: x for i, x in zip(session.get_inputs(), inputs)})[0]
+    return float(np.abs(got - expected).max())
 
 
 def _consumers(graph) -> dict:
