@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import gp
+from .classify import STATUS_OK
 from .lightcurves import LightCurves
 
 #: Fractions of the span at which the GP mean is a feature.
@@ -104,7 +105,7 @@ def cross_validated(x: pd.DataFrame, labels: np.ndarray, folds: np.ndarray, clas
 
 def report(days: Optional[float], with_magnitudes: bool = False, reference_model: str = "t2-ztf-gr-v3") -> dict:
     """The figures of the module docstring, on ``bts`` at ``days`` after the first detection (None: all)."""
-    from .evaluate import auroc, load_dataset, predict
+    from .evaluate import auroc, load_dataset, metrics, predict, snii_vs_snia
     from .models import read_card
     from .training import fold_of
     from .ztf import WAVELENGTHS_A
@@ -114,24 +115,19 @@ def report(days: Optional[float], with_magnitudes: bool = False, reference_model
     classes = sorted(set(labels))
     probabilities = cross_validated(features(data.lightcurves(days), WAVELENGTHS_A, with_magnitudes), labels,
                                     fold_of(data.labels.index, 5), classes)
-    predicted = np.asarray(classes)[probabilities.argmax(axis=1)]
-    pair = np.isin(labels, ["SNIa", "SNII"])
-    ratio = probabilities[:, classes.index("SNII")] / (probabilities[:, [classes.index("SNII"), classes.index("SNIa")]]
-                                                       .sum(axis=1) + 1e-12)
+    scored = metrics(labels, probabilities, np.full(len(labels), STATUS_OK), classes)  # the trees classify all
     reference, _, status = predict(reference_model, data, by_folds=True, max_days=days)
-    reference_classes = read_card(reference_model)["classes"]
-    reference_ratio = reference[:, reference_classes.index("SNII")] / (
-        reference[:, reference_classes.index("SNII")] + reference[:, reference_classes.index("SNIa")])
-    both = pair & (status == "ok")
+    both = np.isin(labels, ["SNIa", "SNII"]) & (status == STATUS_OK)
     is_snii = labels[both] == "SNII"
-    ranks = pd.Series(ratio[both]).rank().to_numpy() + pd.Series(reference_ratio[both]).rank().to_numpy()
+    ratio = snii_vs_snia(probabilities[both], classes)
+    reference_ratio = snii_vs_snia(reference[both], read_card(reference_model)["classes"])
+    ranks = pd.Series(ratio).rank().to_numpy() + pd.Series(reference_ratio).rank().to_numpy()
     return {
-        "days": days, "with_magnitudes": with_magnitudes, "objects": len(labels),
-        "accuracy": float(np.mean(predicted == labels)),
-        "recall": {c: float(np.mean(predicted[labels == c] == c)) for c in ("SNIa", "SNII")},
-        "auroc_SNII_vs_SNIa": auroc(ratio[pair], labels[pair] == "SNII"),
-        "on_reference_classified": {"objects": int(both.sum()), "trees": auroc(ratio[both], is_snii),
-                                    reference_model: auroc(reference_ratio[both], is_snii),
+        "days": days, "with_magnitudes": with_magnitudes, "objects": len(labels), "accuracy": scored["accuracy"],
+        "recall": {c: scored["per_class"][c]["recall"] for c in ("SNIa", "SNII")},
+        "auroc_SNII_vs_SNIa": scored["separation"]["SNII_vs_SNIa"],
+        "on_reference_classified": {"objects": int(both.sum()), "trees": auroc(ratio, is_snii),
+                                    reference_model: auroc(reference_ratio, is_snii),
                                     "mean_of_ranks": auroc(ranks, is_snii)},
     }
 

@@ -160,9 +160,14 @@ def separation(true_labels, probabilities: np.ndarray, status: np.ndarray, class
                            if np.sum(truth == name) >= min_support}}
     if {"SNIa", "SNII"} <= set(column):
         pair = np.isin(truth, ["SNIa", "SNII"])
-        p_ii, p_ia = p[pair, column["SNII"]], p[pair, column["SNIa"]]
-        out["SNII_vs_SNIa"] = auroc(p_ii / np.maximum(p_ii + p_ia, 1e-30), truth[pair] == "SNII")
+        out["SNII_vs_SNIa"] = auroc(snii_vs_snia(p[pair], classes), truth[pair] == "SNII")
     return out
+
+
+def snii_vs_snia(probabilities: np.ndarray, classes) -> np.ndarray:
+    """(n,) p(SN II) / (p(SN II) + p(SN Ia)) from ``probabilities`` (n, len(classes)): the score of ``separation``."""
+    p_ii, p_ia = (probabilities[:, list(classes).index(name)] for name in ("SNII", "SNIa"))
+    return p_ii / np.maximum(p_ii + p_ia, 1e-30)
 
 
 def purity_thresholds(true_labels, probabilities: np.ndarray, classes) -> dict:
