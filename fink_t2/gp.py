@@ -348,8 +348,9 @@ def _projected_bfgs(objective, start, lower, upper, start_values=None, max_iter=
 #: Modelled cost of one likelihood evaluation on one core, microseconds: per object of
 #: padded width W (elementwise work ~W**2, factorisations ~W**3), and per batched call.
 _COST_PER_ELEMENT_US, _COST_PER_CUBE_US, _COST_PER_CALL_US = 9e-3, 3e-4, 100.0
-#: Largest k x W x W (likelihood) or k x W x N_TIMES (prediction) array of one call.
-_MAX_ELEMENTS = 1_000_000
+#: Largest k x W x W (likelihood) or k x W x N_TIMES (prediction) array of one call: 0.8 MB of float64, so that
+#: the elementwise passes stay in cache (1e6 elements: the GP of real Rubin alerts ~10% slower).
+_MAX_ELEMENTS = 100_000
 
 
 def _cost_per_object_us(width):

@@ -166,14 +166,15 @@ def lightcurves_from_points(object_index, n_objects, jd, band, flux_fluxcal, flu
     with np.errstate(invalid="ignore"):
         keep = (np.isfinite(jd) & np.isfinite(flux) & np.isfinite(fluxerr) & (fluxerr > 0)
                 & (band >= 0) & (band < n_bands))
-    object_index, jd, band, flux, fluxerr = (a[keep] for a in (object_index, jd, band, flux, fluxerr))
-
-    # Sort by object, then time, then band; a stable sort keeps the first of duplicates first.
-    order = np.lexsort((band, jd, object_index))
-    object_index, jd, band, flux, fluxerr = (a[order] for a in (object_index, jd, band, flux, fluxerr))
+    rows = np.flatnonzero(keep)
+    rows = rows[_order_by_object_time_band(object_index[rows], jd[rows], band[rows], n_bands)]
+    object_index, jd, band = object_index[rows], jd[rows], band[rows]
+    # duplicates of (object, jd, band) are now adjacent, the first given first
     duplicate = np.zeros(len(jd), dtype=bool)
     duplicate[1:] = ((object_index[1:] == object_index[:-1]) & (jd[1:] == jd[:-1]) & (band[1:] == band[:-1]))
-    object_index, jd, band, flux, fluxerr = (a[~duplicate] for a in (object_index, jd, band, flux, fluxerr))
+    rows = rows[~duplicate]
+    object_index, jd, band = object_index[~duplicate], jd[~duplicate], band[~duplicate]
+    flux, fluxerr = flux[rows], fluxerr[rows]
 
     counts = np.bincount(object_index, minlength=n_objects)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -202,6 +203,29 @@ def lightcurves_from_points(object_index, n_objects, jd, band, flux_fluxcal, flu
         jd_last=jd_last,
         n_bands=n_bands,
     )
+
+
+def _order_by_object_time_band(object_index, jd, band, n_bands: int) -> np.ndarray:
+    """Indices (m,) that sort points by object, then time, then band; points equal in all three keep
+    their given order (as a stable ``np.lexsort((band, jd, object_index))``).
+
+    One stable sort of an int64 key (object, time in ticks, band) instead: 3-4x faster than
+    ``lexsort`` on millions of points. A tick is the batch's time span / 2**k (k >= 20: well under a
+    second for any batch of real alerts); two different times within one tick, which would leave
+    the result unsorted, fall back to ``lexsort``.
+    """
+    object_bits = max(int(object_index.max(initial=0)).bit_length(), 1)
+    band_bits = max(int(n_bands - 1).bit_length(), 1)
+    time_bits = min(62 - object_bits - band_bits, 52)
+    if len(jd) and time_bits >= 20:
+        low, span = jd.min(), jd.max() - jd.min()
+        ticks = ((jd - low) * (2.0 ** (time_bits - 1) / max(span, 1e-300))).astype(np.int64)
+        order = np.argsort((object_index << (time_bits + band_bits)) | (ticks << band_bits) | band, kind="stable")
+        o, t, b = object_index[order], jd[order], band[order]
+        # objects are in order by construction of the key; within one, time then band must be
+        if np.all((o[1:] != o[:-1]) | (t[1:] > t[:-1]) | ((t[1:] == t[:-1]) & (b[1:] >= b[:-1]))):
+            return order
+    return np.lexsort((band, jd, object_index))
 
 
 def row_lengths(rows: Sequence) -> np.ndarray:

@@ -45,6 +45,33 @@ def test_drops_non_detections_non_finite_bad_errors_duplicates_and_absurd_mags()
     np.testing.assert_array_equal(lc.time_days[0, lc.mask[0]], [0.0, 4.0])
 
 
+@pytest.mark.parametrize("time_span_days", [30.0, 1e9])  # 1e9: ticks of ~1e-6 days, the exact sort's fallback
+def test_points_sorted_and_deduplicated_as_a_per_object_loop(time_span_days):
+    """Random points in random order, with exact duplicates and same-time points in other bands, against
+    Python's stable sort of each object's (jd, band) and a keep-the-first set."""
+    rng = np.random.default_rng(7)
+    n_objects, m = 40, 3000
+    object_index = rng.integers(0, n_objects, m)
+    jd = 2460000.0 + rng.choice(rng.uniform(0, 30, 500), m)  # repeated times: duplicates, other bands
+    band = rng.integers(-1, 3, m)                             # -1 and 2 are not bands of n_bands=2
+    # one object, one band: a point far away, then two 1e-7 days apart in reverse order
+    jd[:3], object_index[:3], band[:3] = 2460000.0 + np.array([time_span_days, 2e-7, 1e-7]), 0, 0
+    flux = rng.normal(100.0, 10.0, m)
+    lc = lightcurves_from_points(object_index, n_objects, jd, band, flux, np.ones(m), n_bands=2)
+    for i in range(n_objects):
+        kept, seen = [], set()
+        for t, b, f in sorted(((t, b, f) for o, t, b, f in zip(object_index, jd, band, flux)
+                               if o == i and 0 <= b < 2), key=lambda p: p[:2]):
+            if (t, b) not in seen:
+                seen.add((t, b))
+                kept.append((t, b, f))
+        mask = lc.mask[i]
+        assert mask.sum() == len(kept)
+        np.testing.assert_allclose(lc.time_days[i, mask] + lc.jd_first[i], [t for t, _, _ in kept], rtol=0, atol=1e-9)
+        np.testing.assert_array_equal(lc.band[i, mask], [b for _, b, _ in kept])
+        np.testing.assert_array_equal(lc.flux_fluxcal[i, mask], [f for _, _, f in kept])
+
+
 @pytest.mark.parametrize("negative", ["f", "0", "false", False, 0])
 def test_isdiffpos_encodings(negative):
     positive = ["t", "1", "true", True, 1, None]
