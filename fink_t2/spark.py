@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import pandas as pd
 
 from . import rubin, ztf
@@ -33,6 +34,12 @@ OUTPUT_COLUMNS = ("t2", "t2_class", "t2_uncertainty", "t2_status")
 KEPT_SUFFIX = "_input"
 #: log4j2 configuration of a quiet driver: errors only (Spark's default prints WARN lines at every start).
 QUIET_LOG4J = Path(__file__).resolve().parent / "data" / "log4j2-quiet.properties"
+
+
+#: Alerts classified per call within one Arrow batch (Spark's default batch holds up to 10,000 rows). The arrays of
+#: a few hundred alerts stay in cache and reuse freed memory; those of 10,000 long Rubin histories (tens of MB each)
+#: are mapped afresh at every batch: 2.4-3.1 ms per alert in-process instead of 1.3-1.4 (2026-12-01).
+ALERTS_PER_CALL = 500
 
 
 def output_schema():
@@ -55,6 +62,13 @@ def _output_frame(probabilities, uncertainties, status, classes) -> pd.DataFrame
                          "t2_status": status.astype(str)})
 
 
+def _in_chunks(classify, *columns: pd.Series, size: int = ALERTS_PER_CALL) -> tuple:
+    """``classify(*columns)`` -> (probabilities, uncertainty, status), called on at most ``size`` rows at a
+    time and concatenated."""
+    parts = [classify(*(c.iloc[start:start + size] for c in columns)) for start in range(0, max(len(columns[0]), 1), size)]
+    return tuple(np.concatenate(arrays) for arrays in zip(*parts))
+
+
 def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = None, gp_backend: str = "batched",
            engine: Optional[str] = None, uncertainty: str = "entropy", survey: str = "ztf"):
     """A pandas UDF classifying alerts; returns a struct (``t2``, ``t2_class``, ``t2_uncertainty``, ``t2_status``).
@@ -64,9 +78,9 @@ def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = Non
     (``rubin_columns``): ``time_mjd, band, flux_njy, fluxerr_njy`` (source arrays)
     and ``ss_object_id`` (long). A context column may be a null literal when ``cuts`` disables
     the cut that uses it. The model (default: the survey's) is loaded once per Python worker and called
-    once per Arrow batch, by ``engine`` (``models.load_model``; default ONNX Runtime), with the
-    ``uncertainty`` asked (``entropy``, or ``ensemble``: the fold models run too, about 6 times the
-    model's cost).
+    once per ``ALERTS_PER_CALL`` alerts of an Arrow batch, by ``engine`` (``models.load_model``; default ONNX
+    Runtime), with the ``uncertainty`` asked (``entropy``, or ``ensemble``: the fold models run too, about 6
+    times the model's cost).
     """
     from pyspark.sql.functions import pandas_udf
 
@@ -77,20 +91,28 @@ def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = Non
     def t2_ztf(cjd: pd.Series, cfid: pd.Series, cmagpsf: pd.Series, csigmapsf: pd.Series, cisdiffpos: pd.Series,
                jdstarthist: pd.Series, roid: pd.Series, cdsxmatch: pd.Series) -> pd.DataFrame:
         model = load_model(model_name, engine=engine, uncertainty=uncertainty)
-        result = ztf.classify_alerts(
-            cjd, cfid, cmagpsf, csigmapsf, cisdiffpos,
-            jdstarthist=pd.to_numeric(jdstarthist, errors="coerce").to_numpy(float),
-            roid=pd.to_numeric(roid, errors="coerce").to_numpy(float),
-            cdsxmatch=cdsxmatch.to_numpy(object), cuts=cuts, model=model, gp_backend=gp_backend)
+
+        def classify(cjd, cfid, cmagpsf, csigmapsf, cisdiffpos, jdstarthist, roid, cdsxmatch):
+            return ztf.classify_alerts(
+                cjd, cfid, cmagpsf, csigmapsf, cisdiffpos,
+                jdstarthist=pd.to_numeric(jdstarthist, errors="coerce").to_numpy(float),
+                roid=pd.to_numeric(roid, errors="coerce").to_numpy(float),
+                cdsxmatch=cdsxmatch.to_numpy(object), cuts=cuts, model=model, gp_backend=gp_backend)
+
+        result = _in_chunks(classify, cjd, cfid, cmagpsf, csigmapsf, cisdiffpos, jdstarthist, roid, cdsxmatch)
         return _output_frame(*result, model.classes)
 
     @pandas_udf(output_schema())
     def t2_lsst(time_mjd: pd.Series, band: pd.Series, flux_njy: pd.Series, fluxerr_njy: pd.Series,
                 ss_object_id: pd.Series) -> pd.DataFrame:
         model = load_model(model_name, engine=engine, uncertainty=uncertainty)
-        result = rubin.classify_alerts(time_mjd, band, flux_njy, fluxerr_njy,
-                                       solar_system=rubin.is_solar_system(ss_object_id), cuts=cuts, model=model,
-                                       gp_backend=gp_backend)
+
+        def classify(time_mjd, band, flux_njy, fluxerr_njy, ss_object_id):
+            return rubin.classify_alerts(time_mjd, band, flux_njy, fluxerr_njy,
+                                         solar_system=rubin.is_solar_system(ss_object_id), cuts=cuts, model=model,
+                                         gp_backend=gp_backend)
+
+        result = _in_chunks(classify, time_mjd, band, flux_njy, fluxerr_njy, ss_object_id)
         return _output_frame(*result, model.classes)
 
     return {"ztf": t2_ztf, "lsst": t2_lsst}[survey]
