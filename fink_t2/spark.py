@@ -23,6 +23,7 @@ import pandas as pd
 from . import rubin, ztf
 from .classify import most_probable_class
 from .cuts import SelectionCuts
+from .lightcurves import row_lengths
 from .models import DEFAULT_MODELS, load_model, read_card
 from .surveys import check_model_survey, default_cuts_for, survey_of_names
 from .ztf import HISTORY_COLUMNS, REQUIRED_FIELDS, REQUIRED_HISTORY_COLUMNS
@@ -36,10 +37,12 @@ KEPT_SUFFIX = "_input"
 QUIET_LOG4J = Path(__file__).resolve().parent / "data" / "log4j2-quiet.properties"
 
 
-#: Alerts classified per call within one Arrow batch (Spark's default batch holds up to 10,000 rows). The arrays of
-#: a few hundred alerts stay in cache and reuse freed memory; those of 10,000 long Rubin histories (tens of MB each)
-#: are mapped afresh at every batch: 2.4-3.1 ms per alert in-process instead of 1.3-1.7 (2026-12-01).
-ALERTS_PER_CALL = 500
+#: History points (summed over alerts) classified per call within one Arrow batch (Spark's default batch holds up
+#: to 10,000 rows). A call on about 500 real Rubin alerts with forced sources (~1,000 points each) keeps its arrays
+#: in cache and reuses freed memory; one on 10,000 of them (tens of MB per array) maps them afresh at every batch:
+#: 2.4-3.1 ms per alert in-process instead of 1.3-1.7 (2026-12-01). A batch of ZTF alerts (~30 points each) is
+#: one call: smaller calls only add their overhead.
+POINTS_PER_CALL = 500_000
 
 
 def output_schema():
@@ -62,11 +65,13 @@ def _output_frame(probabilities, uncertainties, status, classes) -> pd.DataFrame
                          "t2_status": status.astype(str)})
 
 
-def _in_chunks(classify, *columns: pd.Series, size: int = ALERTS_PER_CALL) -> tuple:
-    """``classify(*columns)`` -> (probabilities, uncertainty, status), called on at most ``size`` rows at a
-    time and concatenated."""
-    starts = range(0, max(len(columns[0]), 1), size)  # one call for an empty batch too
-    parts = [classify(*(c.iloc[start:start + size] for c in columns)) for start in starts]
+def _in_chunks(classify, *columns: pd.Series, points_per_call: int = POINTS_PER_CALL) -> tuple:
+    """``classify(*columns)`` -> (probabilities, uncertainty, status), called on consecutive rows holding about
+    ``points_per_call`` history points (the lengths of ``columns[0]``) at a time, and concatenated."""
+    lengths = row_lengths(columns[0])
+    chunk = (np.cumsum(lengths) - lengths) // points_per_call  # by the points before each row
+    bounds = [0, *(np.flatnonzero(np.diff(chunk)) + 1).tolist(), len(lengths)]
+    parts = [classify(*(c.iloc[start:end] for c in columns)) for start, end in zip(bounds[:-1], bounds[1:])]
     return tuple(np.concatenate(arrays) for arrays in zip(*parts))
 
 
@@ -79,7 +84,7 @@ def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = Non
     (``rubin_columns``): ``time_mjd, band, flux_njy, fluxerr_njy`` (source arrays)
     and ``ss_object_id`` (long). A context column may be a null literal when ``cuts`` disables
     the cut that uses it. The model (default: the survey's) is loaded once per Python worker and called
-    once per ``ALERTS_PER_CALL`` alerts of an Arrow batch, by ``engine`` (``models.load_model``; default ONNX
+    once per ``POINTS_PER_CALL`` history points of an Arrow batch, by ``engine`` (``models.load_model``; default ONNX
     Runtime), with the ``uncertainty`` asked (``entropy``, or ``ensemble``: the fold models run too, about 6
     times the model's cost).
     """

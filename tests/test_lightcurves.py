@@ -67,7 +67,8 @@ def test_points_sorted_and_deduplicated_as_a_per_object_loop(time_span_days):
                 kept.append((t, b, f))
         mask = lc.mask[i]
         assert mask.sum() == len(kept)
-        np.testing.assert_allclose(lc.time_days[i, mask] + lc.jd_first[i], [t for t, _, _ in kept], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(lc.time_days[i, mask] + lc.jd_first[i], [t for t, _, _ in kept],
+                                   rtol=0, atol=1e-9)
         np.testing.assert_array_equal(lc.band[i, mask], [b for _, b, _ in kept])
         np.testing.assert_array_equal(lc.flux_fluxcal[i, mask], [f for _, _, f in kept])
 

@@ -203,20 +203,24 @@ def test_every_real_rubin_alert_gets_one_row_and_no_nan(spark):
 
 @requires_lsst_model
 def test_a_batch_classified_in_chunks_as_in_one_call():
-    """The UDF classifies an Arrow batch ``ALERTS_PER_CALL`` alerts at a time: the real Rubin alerts in chunks of
-    10 (the last one short) get the statuses and probabilities of one call on all 82."""
+    """The UDF classifies an Arrow batch ``POINTS_PER_CALL`` history points at a time: the real Rubin alerts with
+    their forced sources, about 5,000 points per call, get the statuses and probabilities of one call on all 82."""
     from fink_t2.models import load_model
     from fink_t2.spark import _in_chunks
 
     model = load_model(LSST_MODEL)
     arrays = rubin.alert_arrays(pq.read_table(shared_path(REAL_ALERTS)), forced=True)
     columns = [pd.Series(arrays[role]) for role in rubin.ALERT_ROLES]
+    calls = []
 
     def classify(*columns):
+        calls.append(len(columns[0]))
         return rubin.classify_alerts(*columns, model=model)
 
-    whole, chunked = classify(*columns), _in_chunks(classify, *columns, size=10)
-    assert len(chunked[2]) == 82 and chunked[2].tolist() == whole[2].tolist() and (whole[2] == "ok").sum() >= 40
+    chunked = _in_chunks(classify, *columns, points_per_call=5000)
+    assert len(calls) > 5 and sum(calls) == 82
+    whole = classify(*columns)
+    assert chunked[2].tolist() == whole[2].tolist() and (whole[2] == "ok").sum() >= 40
     np.testing.assert_allclose(chunked[0], whole[0], atol=1e-6)  # NaN rows where not ok, in both
     np.testing.assert_allclose(chunked[1], whole[1], atol=1e-6)
 
