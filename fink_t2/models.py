@@ -30,11 +30,11 @@ from .probabilities import UNCERTAINTY_KINDS, normalized_entropy, normalized_mut
 DEFAULT_MODELS = {"ztf": "t2-ztf-gr-v3", "lsst": "t2-lsst-ugrizy-forced"}
 DEFAULT_MODEL = DEFAULT_MODELS["ztf"]
 ENGINES = ("onnx", "keras")
-#: Objects per forward pass, per engine. ONNX Runtime: bounds memory (attention is n x 100 x 100 per
-#: head, and its arena keeps the largest call's size: ~1 GB at 1024 objects, ~30 MB at 64) while the cost
-#: per object hardly depends on it (0.78-0.83 ms from 16 to 512 objects before the softmax rewrite).
+#: Objects per forward pass, per engine. ONNX Runtime: attention is n x 100 x 100 per head, and the arena
+#: keeps the largest call's size (~1 GB at 1024 objects, ~30 MB at 64); calls of 16 objects, whose arrays
+#: stay in cache, cost 10-15% less per object than calls of 64 (2026-12-01, both default models; 8 objects no less).
 #: Keras: each call has a fixed cost, so larger calls (at 64 objects per call it was 2.4x slower per object).
-PREDICT_CHUNK = {"onnx": 64, "keras": 1024}
+PREDICT_CHUNK = {"onnx": 16, "keras": 1024}
 #: ONNX Runtime intra-op threads per session; Spark already runs one Python worker per core.
 ONNX_THREADS_ENV = "FINK_T2_ONNX_THREADS"
 TRAIN_EXTRA = "pip install 'fink-t2[train]'"
