@@ -254,7 +254,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
           workers: Optional[int] = None, survey: str = "ztf", history_kinds: Optional[dict] = None,
           real_alerts=None, alerts_in_general: bool = False, forced: bool = False, alert_draws: int = 0,
           min_bands: int = 2, non_supernova_tables=(), expert_non_supernovae: bool = True,
-          redshift_draws: int = 0) -> dict:
+          redshift_draws: int = 0, fine_tune_epochs: int = FINE_TUNE_EPOCHS) -> dict:
     """Train a model into ``out`` (weights folder; the card goes to ``out.parent / (out.name + '.json')``).
 
     ``survey`` (``surveys.ADAPTERS``) chooses the bands, wavelengths and alert history (the survey's
@@ -273,7 +273,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     ``earlier_alert_draws``), with folds by ``SNID``; the general network sees PLAsTiCC only, so its fold files
     are copies of it, unless ``alerts_in_general``: then each general network (the shipped one and fold k's) is
     fine-tuned from the PLAsTiCC-only one on PLAsTiCC and the alerts (fold k's without those of fold k),
-    ``FINE_TUNE_EPOCHS`` epochs each. Training samples need >= 2 points in >= ``min_bands`` bands (1:
+    ``fine_tune_epochs`` epochs each. Training samples need >= 2 points in >= ``min_bands`` bands (1:
     single-band light curves are learned too). ``forced`` (LSST): light curves with forced photometry, every
     PLAsTiCC epoch and the alerts' ``prvDiaForcedSources``; the card says so and inference then reads them. The
     networks are fitted ``workers`` at a time (default: one per CPU core), each in its own process with
@@ -352,7 +352,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
         fits = {f: (use, y, epochs, len(CLASSES), None) for f, use in uses.items()}
     elif alerts_in_general:  # fine-tuned from a network that saw PLAsTiCC only
         fits = {PLASTICC_ONLY: (~real, y, epochs, len(CLASSES), None)}
-        fits.update({f: (use, y, FINE_TUNE_EPOCHS, len(CLASSES), out / PLASTICC_ONLY) for f, use in uses.items()})
+        fits.update({f: (use, y, fine_tune_epochs, len(CLASSES), out / PLASTICC_ONLY) for f, use in uses.items()})
     else:  # PLAsTiCC only: one network serves every fold
         fits = {"model.weights.h5": (~real, y, epochs, len(CLASSES), None)}
     non_supernova_classes = set(NON_SUPERNOVA_CLASSES.values())
@@ -446,7 +446,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
                                                 " detection drawn at random" if alert_draws else "")}
         card["cv"] = {"folds": n_folds, "data": Path(real_alerts).name, "assignment": "zlib.crc32(str(SNID)) % folds",
                       "general_network": (f"fine-tuned from a PLAsTiCC-only network on PLAsTiCC and the ELAsTiCC"
-                                          f" alerts ({FINE_TUNE_EPOCHS} epochs, Adam from {FINE_TUNE_LEARNING_RATE}),"
+                                          f" alerts ({fine_tune_epochs} epochs, Adam from {FINE_TUNE_LEARNING_RATE}),"
                                           " fold k without those of fold k"
                                           if alerts_in_general else
                                           "saw no ELAsTiCC alert: the fold files are copies of model.weights.h5")}

@@ -288,7 +288,7 @@ def test_lsst_training_with_an_elasticc_expert(tmp_path, monkeypatch, in_general
     _plasticc()
     elasticc = shared_path("rubin_alerts/elasticc")
     card = training.train(tmp_path / "tiny-lsst", survey="lsst", real_alerts=elasticc, n_folds=2, epochs=1,
-                          expert_epochs=1, alerts_in_general=in_general, forced=in_general,
+                          expert_epochs=1, alerts_in_general=in_general, fine_tune_epochs=1, forced=in_general,
                           alert_draws=int(in_general))
     monkeypatch.setenv("FINK_T2_MODEL_DIR", str(tmp_path))
     assert read_card("tiny-lsst")["bands"] == list(rubin.BANDS) and len(card["input_scaling"]["scale"]) == 6
