@@ -184,8 +184,9 @@ def avro_arrow_schema(schema: str):
     import pyarrow as pa
 
     names = FIELD_NAMES[schema]
-    measured = [(names["time_mjd"], pa.float64()), (names["band"], pa.string()), (names["flux_njy"], pa.float64()),
-                (names["fluxerr_njy"], pa.float64()), (OBJECT_ID, pa.int64())]
+    # as the alert packet and Fink's parquet hold them: fluxes in single precision
+    measured = [(names["time_mjd"], pa.float64()), (names["band"], pa.string()), (names["flux_njy"], pa.float32()),
+                (names["fluxerr_njy"], pa.float32()), (OBJECT_ID, pa.int64())]
     source = pa.struct([(SOURCE_ID, pa.int64()), (SOLAR_SYSTEM_ID, pa.int64())] + measured)
     return pa.schema([(SOURCE_ID, pa.int64()), (ALERT_ID, pa.int64()), (SOURCE_COLUMN, source),
                       (HISTORY_COLUMN, pa.list_(source)), (FORCED_COLUMN, pa.list_(pa.struct(measured)))])
