@@ -26,18 +26,21 @@ class GPPreparation:
 
     ``event_window_days`` (days before, days after) the brightest point, or None for all points
     (``LightCurves.around_peak``); ``bin_days``: one point per band and bin of that many days, or None
-    (``LightCurves.binned``); at most ``max_points`` points, evenly thinned (``LightCurves.thinned``).
+    (``LightCurves.binned``); at most ``max_points`` points, evenly thinned (``LightCurves.thinned``);
+    ``fit_max_points``: the GP hyperparameters fitted on at most that many of them (None: all), see
+    ``gp.interpolate``.
     """
 
     event_window_days: Optional[tuple] = None
     bin_days: Optional[float] = None
     max_points: int = gp.MAX_POINTS
+    fit_max_points: Optional[int] = None
 
     @classmethod
     def of_card(cls, card: dict) -> "GPPreparation":
         window = card.get("event_window_days")
         return cls(tuple(window) if window else None, card.get("bin_days"),
-                   int(card.get("gp_max_points", gp.MAX_POINTS)))
+                   int(card.get("gp_max_points", gp.MAX_POINTS)), card.get("gp_fit_max_points"))
 
     def apply(self, lightcurves: LightCurves) -> LightCurves:
         if self.event_window_days is not None:
@@ -58,7 +61,8 @@ def gp_inputs(lightcurves: LightCurves, status: np.ndarray, wavelengths_a, prepa
     status = np.asarray(status, dtype=object).copy()
     selected = np.flatnonzero(status == STATUS_OK)
     subset = preparation.apply(lightcurves.subset(selected))
-    gp_flux, fit = gp.interpolate(subset, wavelengths_a, gp_backend, preparation.max_points)
+    gp_flux, fit = gp.interpolate(subset, wavelengths_a, gp_backend, preparation.max_points,
+                                  preparation.fit_max_points)
     gp_ok = fit.ok & np.isfinite(gp_flux).all(axis=(1, 2))
     status[selected[~gp_ok]] = "error:gp"
     span_days = subset.jd_last - subset.jd_first

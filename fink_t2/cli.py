@@ -138,7 +138,8 @@ def train_command(args) -> int:
                  plasticc_dir=args.plasticc_dir, plasticc_draws=args.plasticc_draws, epochs=args.epochs,
                  ztf_draws=args.ztf_draws, expert_epochs=args.expert_epochs, workers=args.workers, survey=args.survey,
                  real_alerts=args.elasticc, alerts_in_general=args.elasticc_in_general,
-                 fine_tune_epochs=args.fine_tune_epochs, forced=args.forced,
+                 fine_tune_epochs=args.fine_tune_epochs, gp_fit_max_points=args.gp_fit_max_points,
+                 forced=args.forced,
                  alert_draws=args.elasticc_draws, min_bands=args.min_bands,
                  non_supernova_tables=args.non_supernovae_table or (),
                  expert_non_supernovae=not args.non_supernovae_general_only, redshift_draws=args.redshift_draws,
@@ -293,6 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "and one per fold, each from the PLAsTiCC-only network)")
     train.add_argument("--fine-tune-epochs", type=int, default=training.FINE_TUNE_EPOCHS,
                        help=f"--elasticc-in-general: epochs of each fine-tuning (default: {training.FINE_TUNE_EPOCHS})")
+    train.add_argument("--gp-fit-max-points", type=int,
+                       help="fit the GP hyperparameters of each light curve on at most this many of its points, "
+                            "evenly thinned; the mean still uses them all (default: all; inference reads it from the "
+                            "card)")
     train.add_argument("--elasticc-draws", type=int, default=0,
                        help="--elasticc: earlier alerts drawn from each alert, its points up to a detection drawn at "
                             "random (default: 0)")

@@ -25,6 +25,7 @@ Two engines fit the same model:
   NumPy's batched LAPACK calls have far less per-call overhead than TF ops.
 """
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 from scipy.linalg import lapack
@@ -405,13 +406,15 @@ def _calls(group, n_points, row_elements):
         first, n_pending = end, 0
 
 
-def _fit_batched(lc: LightCurves, wavelengths_a):
-    """Fit every light curve with points, all together; then evaluate the means."""
-    starts, lower, upper = start_and_bounds(lc)
+def _fit_batched(lc: LightCurves, wavelengths_a, fit_lc: Optional[LightCurves] = None):
+    """Fit every light curve with points, all together, on its points in ``fit_lc`` (default: ``lc``, or a
+    thinned copy); then evaluate the means from its points in ``lc``."""
+    fit_lc = lc if fit_lc is None else fit_lc
+    starts, lower, upper = start_and_bounds(fit_lc)
     log_params, nll = starts[0].copy(), np.full(len(lc), np.inf)
     mean = np.zeros((len(lc), N_TIMES, len(wavelengths_a)))
     has_points = np.flatnonzero(lc.n_points > 0)
-    points = _Points.from_lightcurves(lc.subset(has_points), wavelengths_a)
+    points = _Points.from_lightcurves(fit_lc.subset(has_points), wavelengths_a)
     group = _size_groups(points.n_valid)
 
     # K^-1 y of every object's last evaluation, kept for the prediction: the optimum is
@@ -430,6 +433,10 @@ def _fit_batched(lc: LightCurves, wavelengths_a):
     start, values, gradients = choose_start(starts[:, has_points], objective)
     theta, f = _projected_bfgs(objective, start, lower[has_points], upper[has_points], (values, gradients))
     log_params[has_points], nll[has_points] = theta, f
+    if fit_lc is not lc:  # the K^-1 y kept are those of the fitted points: the means need all of lc's
+        points = _Points.from_lightcurves(lc.subset(has_points), wavelengths_a)
+        group = _size_groups(points.n_valid)
+        evaluated_at[:], evaluated_alpha = np.nan, np.zeros(points.y.shape)
     times = prediction_times(lc)[has_points]
     for rows in _calls(group, points.n_valid, lambda width: width * N_TIMES):
         subset = points.take(rows)
@@ -536,22 +543,24 @@ def _george_objective(lc: LightCurves, wavelengths_a):
     return objective
 
 
-def _fit_george(lc: LightCurves, wavelengths_a):
+def _fit_george(lc: LightCurves, wavelengths_a, fit_lc: Optional[LightCurves] = None):
+    """As ``_fit_batched``, one object at a time."""
     from scipy.optimize import minimize
 
-    starts, lower, upper = start_and_bounds(lc)
-    start, _, _ = choose_start(starts, _george_objective(lc, wavelengths_a))
+    fit_lc = lc if fit_lc is None else fit_lc
+    starts, lower, upper = start_and_bounds(fit_lc)
+    start, _, _ = choose_start(starts, _george_objective(fit_lc, wavelengths_a))
     times = prediction_times(lc)
-    lam_all = _wavelengths(lc, wavelengths_a)
+    lam_all, lam_fit = _wavelengths(lc, wavelengths_a), _wavelengths(fit_lc, wavelengths_a)
     log_params, log_likelihood = start.copy(), np.full(len(lc), -np.inf)
     mean = np.zeros((len(lc), N_TIMES, len(wavelengths_a)))
     for i in range(len(lc)):
-        m = lc.mask[i]
+        m = fit_lc.mask[i]
         if not m.any():
             continue
-        x = np.stack([lc.time_days[i, m], lam_all[i, m]], axis=1)
-        y = lc.flux_fluxcal[i, m]
-        gp = _george_gp(start[i], x, lc.fluxerr_fluxcal[i, m])
+        x = np.stack([fit_lc.time_days[i, m], lam_fit[i, m]], axis=1)
+        y = fit_lc.flux_fluxcal[i, m]
+        gp = _george_gp(start[i], x, fit_lc.fluxerr_fluxcal[i, m])
 
         def objective(theta):
             gp.set_parameter_vector(theta - [np.log(2.0), 0.0])
@@ -566,6 +575,10 @@ def _fit_george(lc: LightCurves, wavelengths_a):
             theta = start[i]
         gp.set_parameter_vector(theta - [np.log(2.0), 0.0])
         log_params[i], log_likelihood[i] = theta, gp.log_likelihood(y, quiet=True)
+        if fit_lc is not lc:
+            m = lc.mask[i]
+            y = lc.flux_fluxcal[i, m]
+            gp = _george_gp(theta, np.stack([lc.time_days[i, m], lam_all[i, m]], axis=1), lc.fluxerr_fluxcal[i, m])
         grid = np.stack([np.repeat(times[i], len(wavelengths_a)),
                          np.tile(np.asarray(wavelengths_a, float), len(times[i]))], axis=1)
         mean[i] = gp.predict(y, grid, return_cov=False).reshape(len(times[i]), len(wavelengths_a))
@@ -600,22 +613,28 @@ def log_likelihood_george(lc: LightCurves, log_params, wavelengths_a) -> np.ndar
 
 # --------------------------------------------------------------------------- public entry point
 
-def interpolate(lc: LightCurves, wavelengths_a, backend: str = "batched", max_points: int = MAX_POINTS):
+def interpolate(lc: LightCurves, wavelengths_a, backend: str = "batched", max_points: int = MAX_POINTS,
+                fit_max_points: Optional[int] = None):
     """Fit the GP of every light curve and evaluate its mean on a regular grid.
 
     Returns ``(mean, fit)``: mean is (n, N_TIMES, n_bands) FLUXCAL flux at
     ``prediction_times(lc)`` for each band (the order of ``wavelengths_a``, Angstrom); fit is a ``GPFit``.
     Objects without points get zeros and ``fit.ok`` False. Light curves of more
-    than ``max_points`` points are thinned first (``LightCurves.thinned``).
+    than ``max_points`` points are thinned first (``LightCurves.thinned``). With ``fit_max_points``, the
+    hyperparameters are fitted on at most that many of those points, thinned the same way (``fit.log_likelihood``
+    is theirs), and the mean uses them all.
     """
+    if fit_max_points is not None and fit_max_points < 2:
+        raise ValueError(f"fit_max_points should be at least 2, not {fit_max_points}")
     lc = lc.thinned(max_points)
+    fit_lc = lc if fit_max_points is None else lc.thinned(fit_max_points)
     if backend == "batched":
         # Many small LAPACK calls: extra BLAS threads only add synchronisation (3.5x slower
         # with 2 threads on 2 cores). Parallelism comes from Spark's tasks instead.
         with _THREAD_POOLS.limit(limits=1, user_api="blas"):
-            fit, mean = _fit_batched(lc, wavelengths_a)
+            fit, mean = _fit_batched(lc, wavelengths_a, fit_lc)
     elif backend == "george":
-        fit, mean = _fit_george(lc, wavelengths_a)
+        fit, mean = _fit_george(lc, wavelengths_a, fit_lc)
     else:
         raise ValueError(f"unknown GP backend {backend!r}; choose one of {BACKENDS}")
     return mean, fit

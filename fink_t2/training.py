@@ -184,10 +184,11 @@ def earlier_alert_draws(alerts: LabelledAlerts, n_draws: int, rng: np.random.Gen
     return draws, pd.Series(alerts.labels.index.to_numpy()[alert.to_numpy()], index=alert.index)
 
 
-def gp_preparation(survey: str) -> GPPreparation:
-    """What the GP keeps of the light curves of a ``survey`` model trained here (written in its card)."""
+def gp_preparation(survey: str, fit_max_points: Optional[int] = None) -> GPPreparation:
+    """What the GP keeps of the light curves of a ``survey`` model trained here (written in its card), with its
+    hyperparameters fitted on at most ``fit_max_points`` of those points (None: all)."""
     adapter = ADAPTERS[survey]
-    return GPPreparation(EVENT_WINDOW_DAYS, adapter.BIN_DAYS, adapter.GP_MAX_POINTS)
+    return GPPreparation(EVENT_WINDOW_DAYS, adapter.BIN_DAYS, adapter.GP_MAX_POINTS, fit_max_points)
 
 
 def preprocess(data: LabelledPoints, wavelengths_a, preparation: GPPreparation, min_bands: int = 2):
@@ -254,7 +255,8 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
           workers: Optional[int] = None, survey: str = "ztf", history_kinds: Optional[dict] = None,
           real_alerts=None, alerts_in_general: bool = False, forced: bool = False, alert_draws: int = 0,
           min_bands: int = 2, non_supernova_tables=(), expert_non_supernovae: bool = True,
-          redshift_draws: int = 0, fine_tune_epochs: int = FINE_TUNE_EPOCHS) -> dict:
+          redshift_draws: int = 0, fine_tune_epochs: int = FINE_TUNE_EPOCHS,
+          gp_fit_max_points: Optional[int] = None) -> dict:
     """Train a model into ``out`` (weights folder; the card goes to ``out.parent / (out.name + '.json')``).
 
     ``survey`` (``surveys.ADAPTERS``) chooses the bands, wavelengths and alert history (the survey's
@@ -273,8 +275,9 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     ``earlier_alert_draws``), with folds by ``SNID``; the general network sees PLAsTiCC only, so its fold files
     are copies of it, unless ``alerts_in_general``: then each general network (the shipped one and fold k's) is
     fine-tuned from the PLAsTiCC-only one on PLAsTiCC and the alerts (fold k's without those of fold k),
-    ``fine_tune_epochs`` epochs each. Training samples need >= 2 points in >= ``min_bands`` bands (1:
-    single-band light curves are learned too). ``forced`` (LSST): light curves with forced photometry, every
+    ``fine_tune_epochs`` epochs each. ``gp_fit_max_points``: the GP hyperparameters of every light curve fitted
+    on at most that many of its points (``gp.interpolate``), as inference then does from the card. Training
+    samples need >= 2 points in >= ``min_bands`` bands (1: single-band light curves are learned too). ``forced`` (LSST): light curves with forced photometry, every
     PLAsTiCC epoch and the alerts' ``prvDiaForcedSources``; the card says so and inference then reads them. The
     networks are fitted ``workers`` at a time (default: one per CPU core), each in its own process with
     one thread: these small networks use a core far better that way than one
@@ -324,7 +327,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
 
     flux_parts, span_parts, y_parts, fold_parts = [], [], [], []
     class_index = {name: i for i, name in enumerate(CLASSES)}
-    preparation = gp_preparation(survey)
+    preparation = gp_preparation(survey, gp_fit_max_points)
     for name, draws, origin in sets:
         selected, gp_flux, span_days = preprocess(draws, config["wavelengths_a"], preparation, min_bands)
         labels = draws.labels.to_numpy()[selected]
@@ -402,6 +405,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
         "event_window_days": list(preparation.event_window_days),
         "bin_days": preparation.bin_days,
         "gp_max_points": preparation.max_points,
+        "gp_fit_max_points": preparation.fit_max_points,
         **inputs,
         "class_weights": {f: w.round(6).tolist() for f, w in weights.items()},
         "training_data": {

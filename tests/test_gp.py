@@ -283,3 +283,21 @@ def test_batched_engine_runs_on_one_blas_thread(monkeypatch):
     monkeypatch.setattr(gp, "_fit_batched", recording)
     gp.interpolate(_tiny(), LAM)
     assert seen and max(seen) == 1
+
+
+def test_hyperparameters_fitted_on_fewer_points_and_the_mean_from_all(bts_table):
+    """``fit_max_points``: the hyperparameters are those of a fit on the evenly thinned light curve, and the mean
+    is the GP mean at them from every point; george (a second implementation) gives the same."""
+    lc = _alert_like(bts_table, 60, seed=5)
+    assert (lc.n_points > 12).sum() >= 10  # light curves that are thinned for the fit
+    for backend in gp.BACKENDS:
+        mean, fit = gp.interpolate(lc, LAM, backend, fit_max_points=12)
+        mean_thinned, fit_thinned = gp.interpolate(lc.thinned(12), LAM, backend)
+        np.testing.assert_array_equal(fit.log_params, fit_thinned.log_params)
+        np.testing.assert_allclose(fit.log_likelihood, fit_thinned.log_likelihood)
+        np.testing.assert_allclose(mean, gp.predict_mean(lc, fit.log_params, LAM), atol=1e-6 * np.abs(mean).max())
+        short = lc.n_points <= 12  # nothing to thin: the mean is the thinned fit's
+        np.testing.assert_allclose(mean[short], mean_thinned[short], atol=1e-6 * np.abs(mean).max())
+        assert not np.allclose(mean[~short], mean_thinned[~short], atol=1e-3 * np.abs(mean).max())
+    with pytest.raises(ValueError, match="fit_max_points should be at least 2"):
+        gp.interpolate(lc, LAM, fit_max_points=1)

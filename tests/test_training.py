@@ -7,6 +7,7 @@ import pytest
 
 from conftest import requires_train_extra, shared_path
 from fink_t2 import rubin, training, ztf
+from fink_t2.classify import GPPreparation
 from fink_t2.datasets import (BTS_TYPES, TNS_TYPES, DataError, LabelledPoints, plasticc_dir, read_elasticc,
                               read_plasticc, read_ztf_table, read_ztf_tables)
 
@@ -289,11 +290,12 @@ def test_lsst_training_with_an_elasticc_expert(tmp_path, monkeypatch, in_general
     elasticc = shared_path("rubin_alerts/elasticc")
     card = training.train(tmp_path / "tiny-lsst", survey="lsst", real_alerts=elasticc, n_folds=2, epochs=1,
                           expert_epochs=1, alerts_in_general=in_general, fine_tune_epochs=1, forced=in_general,
-                          alert_draws=int(in_general))
+                          alert_draws=int(in_general), gp_fit_max_points=24 if in_general else None)
     monkeypatch.setenv("FINK_T2_MODEL_DIR", str(tmp_path))
     assert read_card("tiny-lsst")["bands"] == list(rubin.BANDS) and len(card["input_scaling"]["scale"]) == 6
     assert card["wavelengths_a"] == list(rubin.WAVELENGTHS_A) and card["training_data"]["history_days"] == 365.0
     assert (card["bin_days"], card["gp_max_points"]) == (1.0, 48)  # nightly bins, as inference reads the card
+    assert GPPreparation.of_card(read_card("tiny-lsst")).fit_max_points == (24 if in_general else None)
     assert card["forced_photometry"] == in_general
     assert card["expert"]["classes"] == ["SNII", "SNIa"] and card["cv"]["assignment"].endswith("str(SNID)) % folds")
     sha, weights = card["source"]["sha256"], card["class_weights"]
