@@ -49,6 +49,12 @@ class GPPreparation:
             lightcurves = lightcurves.binned(self.bin_days)
         return lightcurves.thinned(self.max_points)
 
+    def interpolate(self, lightcurves: LightCurves, wavelengths_a, gp_backend: str = "batched"):
+        """``(prepared light curves, GP mean (n, T, B) FLUXCAL, gp.GPFit)``: the GP of what ``apply`` keeps."""
+        prepared = self.apply(lightcurves)
+        mean, fit = gp.interpolate(prepared, wavelengths_a, gp_backend, self.max_points, self.fit_max_points)
+        return prepared, mean, fit
+
 
 def gp_inputs(lightcurves: LightCurves, status: np.ndarray, wavelengths_a, preparation: GPPreparation,
               gp_backend: str = "batched"):
@@ -60,9 +66,7 @@ def gp_inputs(lightcurves: LightCurves, status: np.ndarray, wavelengths_a, prepa
     """
     status = np.asarray(status, dtype=object).copy()
     selected = np.flatnonzero(status == STATUS_OK)
-    subset = preparation.apply(lightcurves.subset(selected))
-    gp_flux, fit = gp.interpolate(subset, wavelengths_a, gp_backend, preparation.max_points,
-                                  preparation.fit_max_points)
+    subset, gp_flux, fit = preparation.interpolate(lightcurves.subset(selected), wavelengths_a, gp_backend)
     gp_ok = fit.ok & np.isfinite(gp_flux).all(axis=(1, 2))
     status[selected[~gp_ok]] = "error:gp"
     span_days = subset.jd_last - subset.jd_first

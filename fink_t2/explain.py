@@ -73,9 +73,7 @@ def explain(path, object_id: str, model_name: Optional[str] = None) -> dict:
     status = apply_cuts(lightcurves, SelectionCuts(min_bands=trained_min_bands(card)))
     if status[0] != STATUS_OK:
         raise ValueError(f"object {object_id!r} is not classified ({status[0]})")
-    preparation = GPPreparation.of_card(card)
-    lightcurves = preparation.apply(lightcurves)
-    gp_mean, fit = gp.interpolate(lightcurves, card["wavelengths_a"], fit_max_points=preparation.fit_max_points)
+    lightcurves, gp_mean, fit = GPPreparation.of_card(card).interpolate(lightcurves, card["wavelengths_a"])
     span_days = lightcurves.jd_last - lightcurves.jd_first
     probabilities, uncertainty = load_model(model_name).predict(gp_mean, span_days)
     predicted = card["classes"][int(np.argmax(probabilities[0]))]

@@ -277,8 +277,9 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     fine-tuned from the PLAsTiCC-only one on PLAsTiCC and the alerts (fold k's without those of fold k),
     ``fine_tune_epochs`` epochs each. ``gp_fit_max_points``: the GP hyperparameters of every light curve fitted
     on at most that many of its points (``gp.interpolate``), as inference then does from the card. Training
-    samples need >= 2 points in >= ``min_bands`` bands (1: single-band light curves are learned too). ``forced`` (LSST): light curves with forced photometry, every
-    PLAsTiCC epoch and the alerts' ``prvDiaForcedSources``; the card says so and inference then reads them. The
+    samples need >= 2 points in >= ``min_bands`` bands (1: single-band light curves are learned too).
+    ``forced`` (LSST): light curves with forced photometry, every PLAsTiCC epoch and the alerts'
+    ``prvDiaForcedSources``; the card says so and inference then reads them. The
     networks are fitted ``workers`` at a time (default: one per CPU core), each in its own process with
     one thread: these small networks use a core far better that way than one
     network on several threads (measured 1.5x the throughput on 2 cores). The ONNX graphs

@@ -286,8 +286,9 @@ def test_batched_engine_runs_on_one_blas_thread(monkeypatch):
 
 
 def test_hyperparameters_fitted_on_fewer_points_and_the_mean_from_all(bts_table):
-    """``fit_max_points``: the hyperparameters are those of a fit on the evenly thinned light curve, and the mean
-    is the GP mean at them from every point; george (a second implementation) gives the same."""
+    """``fit_max_points``, in both engines: the hyperparameters are those of a fit on the evenly thinned light
+    curve, and the mean is the GP mean at them from every point (NumPy's ``predict_mean``, so george's mean is
+    checked by a second implementation)."""
     lc = _alert_like(bts_table, 60, seed=5)
     assert (lc.n_points > 12).sum() >= 10  # light curves that are thinned for the fit
     for backend in gp.BACKENDS:
