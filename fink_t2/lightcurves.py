@@ -231,8 +231,9 @@ def _sorted_by_object_time_band(object_index, jd, band, n_bands: int):
 
 
 def row_lengths(rows: Sequence) -> np.ndarray:
-    """(n,) length of each row (a 1-D array-like, or None for none)."""
-    return np.array([0 if row is None else np.size(row) for row in rows], dtype=np.int64)
+    """(n,) length of each row (a 1-D array-like, a string: its characters, or None for none)."""
+    return np.array([0 if row is None else len(row) if isinstance(row, str) else np.size(row) for row in rows],
+                    dtype=np.int64)
 
 
 def flatten_rows(rows: Sequence, use: np.ndarray, dtype) -> np.ndarray:

@@ -87,12 +87,27 @@ def band_index(band_names) -> np.ndarray:
     return index_of_name[codes]  # code -1 (a null name) takes the last entry, -1
 
 
+#: ``BANDS`` index of each byte: the band letters in either case, -1 for any other byte.
+_INDEX_OF_BYTE = np.full(256, -1, dtype=np.int64)
+for _index, _letter in enumerate(BANDS):
+    _INDEX_OF_BYTE[[ord(_letter), ord(_letter.upper())]] = _index
+
+
+def band_index_of_letters(letters, use) -> np.ndarray:
+    """(m,) index into ``BANDS`` of every character of the strings ``letters`` where ``use`` is True (one band
+    letter per source, as the Spark edge sends them), -1 for any other character."""
+    joined = "".join(row for row, keep in zip(letters, use) if keep)
+    return _INDEX_OF_BYTE[np.frombuffer(joined.encode("ascii", "replace"), dtype=np.uint8)]
+
+
 def lightcurves_from_alerts(time_mjd, band, flux_njy, fluxerr_njy) -> LightCurves:
     """Light curves from a batch of Rubin alert histories.
 
     Each argument is a sequence of length n (one entry per alert) of 1-D arrays: the alert's
     sources (``prvDiaSources`` then ``diaSource``, then any forced sources), MJD (TAI), band name, PSF flux
-    and error in nJy. An entry may be None or empty; an alert whose arrays differ in length is malformed and
+    and error in nJy. The bands may also come as one string per alert, a letter per source (``"ugg..."``, as
+    the Spark edge sends them: one Python object per alert instead of one per source). An entry may be None or
+    empty; an alert whose arrays differ in length is malformed and
     gets no points (it is then cut). A source seen twice (same ``diaSourceId``: same time and band), or two
     sources of one visit in one band, count once, the first given (``lightcurves_from_points``): a forced
     source on a detection's visit counts as that detection.
@@ -105,7 +120,8 @@ def lightcurves_from_alerts(time_mjd, band, flux_njy, fluxerr_njy) -> LightCurve
     use = well_formed & (lengths > 0)
     object_index = np.repeat(np.arange(len(lengths)), np.where(use, lengths, 0))
     jd = flatten_rows(time_mjd, use, float) + MJD_TO_JD
-    band_flat = band_index(flatten_rows(band, use, object))
+    as_letters = all(isinstance(row, str) for row, keep in zip(band, use) if keep)
+    band_flat = band_index_of_letters(band, use) if as_letters else band_index(flatten_rows(band, use, object))
     flux = flatten_rows(flux_njy, use, float) * NJY_TO_FLUXCAL
     fluxerr = flatten_rows(fluxerr_njy, use, float) * NJY_TO_FLUXCAL
     return lightcurves_from_points(object_index, len(lengths), jd, band_flat, flux, fluxerr, n_bands=len(BANDS))

@@ -81,8 +81,8 @@ def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = Non
 
     Arguments, in order, for ZTF: ``cjd, cfid, cmagpsf, csigmapsf, cisdiffpos`` (history
     arrays), ``jdstarthist`` (double), ``roid`` (int), ``cdsxmatch`` (string); for LSST
-    (``rubin_columns``): ``time_mjd, band, flux_njy, fluxerr_njy`` (source arrays)
-    and ``ss_object_id`` (long). A context column may be a null literal when ``cuts`` disables
+    (``rubin_columns``): ``time_mjd, flux_njy, fluxerr_njy`` (source arrays), ``band`` (a string, a letter
+    per source) and ``ss_object_id`` (long). A context column may be a null literal when ``cuts`` disables
     the cut that uses it. The model (default: the survey's) is loaded once per Python worker and called
     once per ``POINTS_PER_CALL`` history points of an Arrow batch, by ``engine`` (``models.load_model``; default ONNX
     Runtime), with the ``uncertainty`` asked (``entropy``, or ``ensemble``: the fold models run too, about 6
@@ -164,6 +164,8 @@ def rubin_columns(df, cuts: SelectionCuts, forced: bool = False):
         past = [F.coalesce(F.col(f"{c}.{names[role]}").cast(array_type), F.array().cast(array_type)) for c in lists]
         source = F.array(F.col(f"{rubin.SOURCE_COLUMN}.{names[role]}").cast(types[role]))
         cols[role] = F.concat(past[0], source, *past[1:])  # as rubin.alert_arrays: sources, then forced sources
+    # one string per alert, a letter per source: cheaper to move to Python than an array of strings
+    cols["band"] = F.array_join(cols["band"], "", "?")
     has_ss = rubin.SOLAR_SYSTEM_ID in source_fields
     if cuts.reject_solar_system and not has_ss:
         log.warning("t2: field '%s.%s' is absent: the solar-system cut is skipped", rubin.SOURCE_COLUMN,

@@ -45,6 +45,23 @@ def test_bands_by_name_signed_flux_kept_duplicates_and_unknown_bands_dropped():
     assert lc.flux_fluxcal[0, 1] < 0  # a negative difference flux is a measurement
 
 
+def test_bands_as_one_string_of_letters_per_alert_read_as_the_band_names():
+    """The Spark edge sends an alert's bands as one string, a letter per source ("?" for a null name): the light
+    curves equal those from the arrays of names, non-LSST letters and non-ASCII characters dropped alike."""
+    time = [np.arange(6.0) + 60000.0, np.arange(3.0) + 60000.0, np.zeros(0)]
+    names = [np.array(["u", "g", "Y", None, "x", "\u00e9"], dtype=object), np.array(["z", "z", "i"]),
+             np.array([], dtype=object)]
+    letters = ["ugY?x\u00e9", "zzi", ""]
+    flux = [np.arange(len(t), dtype=float) + 100.0 for t in time]
+    by_names = rubin.lightcurves_from_alerts(time, names, flux, [f / 10 for f in flux])
+    by_letters = rubin.lightcurves_from_alerts(time, letters, flux, [f / 10 for f in flux])
+    assert by_names.n_points.tolist() == [3, 3, 0]
+    for field in ("time_days", "band", "flux_fluxcal", "fluxerr_fluxcal", "mask", "jd_first", "n_points"):
+        np.testing.assert_array_equal(getattr(by_letters, field), getattr(by_names, field))
+    # a string longer than the alert's times is malformed, as an array of names would be
+    assert rubin.lightcurves_from_alerts(time[1:2], ["zzii"], flux[1:2], flux[1:2]).n_points.tolist() == [0]
+
+
 def test_malformed_alert_gets_no_points_and_the_batch_goes_on():
     good = (np.array([60000.0, 60001.0]), np.array(["g", "r"]), np.array([1e3, 2e3]), np.array([10.0, 10.0]))
     lc = rubin.lightcurves_from_alerts([good[0], good[0]], [good[1], good[1][:1]], [good[2], good[2]],
