@@ -107,10 +107,10 @@ def lightcurves_from_alerts(time_mjd, band, flux_njy, fluxerr_njy) -> LightCurve
     sources (``prvDiaSources`` then ``diaSource``, then any forced sources), MJD (TAI), band name, PSF flux
     and error in nJy. The bands may also come as one string per alert, a letter per source (``"ugg..."``, as
     the Spark edge sends them: one Python object per alert instead of one per source). An entry may be None or
-    empty; an alert whose arrays differ in length is malformed and
-    gets no points (it is then cut). A source seen twice (same ``diaSourceId``: same time and band), or two
-    sources of one visit in one band, count once, the first given (``lightcurves_from_points``): a forced
-    source on a detection's visit counts as that detection.
+    empty; an alert whose arrays differ in length is malformed and gets no points (it is then cut). A source
+    seen twice (same ``diaSourceId``: same time and band), or two sources of one visit in one band, count once,
+    the first given (``lightcurves_from_points``): a forced source on a detection's visit counts as that
+    detection.
     Returns the light curves of the n alerts in FLUXCAL, time in JD, in input order.
     """
     lengths = row_lengths(time_mjd)
