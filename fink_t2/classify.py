@@ -43,10 +43,11 @@ class GPPreparation:
                    int(card.get("gp_max_points", gp.MAX_POINTS)), card.get("gp_fit_max_points"))
 
     def apply(self, lightcurves: LightCurves) -> LightCurves:
-        if self.event_window_days is not None:
-            lightcurves = lightcurves.around_peak(*self.event_window_days)
-        if self.bin_days is not None:
-            lightcurves = lightcurves.binned(self.bin_days)
+        window = self.event_window_days
+        if self.bin_days is not None:  # the window's points binned as they lie, without laying them out first
+            lightcurves = lightcurves.binned(self.bin_days, lightcurves.in_window(*window) if window else None)
+        elif window is not None:
+            lightcurves = lightcurves.around_peak(*window)
         return lightcurves.thinned(self.max_points)
 
     def interpolate(self, lightcurves: LightCurves, wavelengths_a, gp_backend: str = "batched"):

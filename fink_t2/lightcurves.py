@@ -71,17 +71,22 @@ class LightCurves:
         return LightCurves(take(self.time_days), take(self.flux_fluxcal), take(self.fluxerr_fluxcal),
                            take(self.band), mask[:, :width], self.jd_first[index], self.jd_last[index], self.n_bands)
 
+    def in_window(self, days_before: float, days_after: float) -> np.ndarray:
+        """(n, L) bool: the points from ``days_before`` before to ``days_after`` after each object's largest
+        flux."""
+        peak = np.where(self.mask, self.flux_fluxcal, -np.inf).argmax(axis=1)
+        peak_days = np.take_along_axis(self.time_days, peak[:, None], axis=1)
+        return self.mask & (self.time_days >= peak_days - days_before) & (self.time_days <= peak_days + days_after)
+
     def around_peak(self, days_before: float, days_after: float) -> "LightCurves":
-        """Only the points from ``days_before`` before to ``days_after`` after each object's largest flux.
+        """Only the points of ``in_window(days_before, days_after)``.
 
         Times restart at the first kept point and ``jd_first``/``jd_last`` follow. Points are
         sorted by time, so the kept ones are a contiguous run that is moved to the left.
         """
         if not self.mask.any():
             return self
-        peak = np.where(self.mask, self.flux_fluxcal, -np.inf).argmax(axis=1)
-        peak_days = np.take_along_axis(self.time_days, peak[:, None], axis=1)
-        keep = self.mask & (self.time_days >= peak_days - days_before) & (self.time_days <= peak_days + days_after)
+        keep = self.in_window(days_before, days_after)
         first = keep.argmax(axis=1)
         n_kept = keep.sum(axis=1)
         position = np.minimum(first[:, None] + np.arange(self.mask.shape[1]), self.mask.shape[1] - 1)
@@ -106,14 +111,16 @@ class LightCurves:
                            np.where(mask, self.fluxerr_fluxcal, 0.0), np.where(mask, self.band, 0).astype(self.band.dtype),
                            mask, self.jd_first, np.where(mask.any(axis=1), self.jd_first + last, np.nan), self.n_bands)
 
-    def binned(self, bin_days: float) -> "LightCurves":
+    def binned(self, bin_days: float, keep=None) -> "LightCurves":
         """One point per object, band and time bin: bins are ``[k, k + 1) * bin_days`` in JD, so with
         ``bin_days`` 1 they change at 12:00 UTC (daytime for a Chilean site: one bin per night).
+        ``keep`` (n, L) bool: bin only those points (default: all; e.g. ``in_window``, the same light
+        curves as ``around_peak(...).binned(bin_days)`` without laying the window's points out first).
 
         A bin's flux is the inverse-variance weighted mean of its points, its error
         ``(sum sigma**-2) ** -0.5`` and its time the mean of its points' times.
         """
-        row, column = np.nonzero(self.mask)
+        row, column = np.nonzero(self.mask if keep is None else keep)
         jd = self.jd_first[row] + self.time_days[row, column]
         band = self.band[row, column].astype(np.int64)
         weight = self.fluxerr_fluxcal[row, column] ** -2.0
@@ -125,7 +132,7 @@ class LightCurves:
         order = np.argsort(key, kind="stable")
         key, row, band, jd, weight, weighted_flux = (a[order] for a in (key, row, band, jd, weight, weighted_flux))
         start = np.flatnonzero(np.diff(key, prepend=-1))
-        if len(start) == len(row):
+        if keep is None and len(start) == len(row):
             return self
         total_weight = np.add.reduceat(weight, start)
         return lightcurves_from_points(row[start], len(self), np.add.reduceat(jd, start) / np.diff(start, append=len(row)),
@@ -178,7 +185,6 @@ def lightcurves_from_points(object_index, n_objects, jd, band, flux_fluxcal, flu
 
     counts = np.bincount(object_index, minlength=n_objects)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    position = np.arange(len(jd)) - starts[object_index]
     width = int(counts.max()) if n_objects else 0
 
     jd_first = np.full(n_objects, np.nan)
@@ -187,12 +193,15 @@ def lightcurves_from_points(object_index, n_objects, jd, band, flux_fluxcal, flu
     jd_first[has_points] = jd[starts[has_points]]
     jd_last[has_points] = jd[starts[has_points] + counts[has_points] - 1]
 
+    # points are sorted by object, so they fill each row's first places in row-major order: a boolean
+    # mask puts them there (~3x faster than scattering by (object, position))
+    mask = np.arange(width) < counts[:, None]
+
     def padded(values, dtype):
         out = np.zeros((n_objects, width), dtype=dtype)
-        out[object_index, position] = values
+        out[mask] = values
         return out
 
-    mask = padded(True, bool)
     return LightCurves(
         time_days=padded(jd - jd_first[object_index], float),
         flux_fluxcal=padded(flux, float),
