@@ -160,7 +160,8 @@ def test_udf_body_keeps_every_row_and_never_leaks_nan(batch, with_cuts):
     """The pandas UDF's own function on hostile Series (what Spark hands it per Arrow batch)."""
     import pandas as pd
 
-    from fink_t2.spark import t2_udf
+    from fink_t2.models import load_model
+    from fink_t2.spark import PROBABILITIES, t2_udf
 
     udf = t2_udf(cuts=default_cuts() if with_cuts else SelectionCuts.none())
     history = [pd.Series(column, dtype=object) for column in _columns(batch)]
@@ -168,9 +169,10 @@ def test_udf_body_keeps_every_row_and_never_leaks_nan(batch, with_cuts):
                pd.Series(["Unknown"] * len(batch))]
     out = udf.func(*history, *context)
     assert len(out) == len(batch)
-    for maps, label, status in zip(out["t2"], out["t2_class"], out["t2_status"]):
+    classes = load_model().classes
+    for values, label, status in zip(out[PROBABILITIES], out["t2_class"], out["t2_status"]):
         if status == STATUS_OK:
-            values = np.array(list(maps.values()))
-            assert np.isfinite(values).all() and abs(values.sum() - 1) < 1e-4 and label in maps
+            assert len(values) == len(classes) and np.isfinite(values).all() and abs(values.sum() - 1) < 1e-4
+            assert label == classes[int(np.argmax(values))]
         else:
-            assert maps is None and label == "" and status.startswith(("cut:", "error:"))
+            assert values is None and label == "" and status.startswith(("cut:", "error:"))
