@@ -198,11 +198,10 @@ def test_binned_window_as_it_lies_equals_the_window_laid_out_then_binned():
     """``binned(keep=in_window(...))`` (what inference does) against ``around_peak(...).binned()``: the same
     light curves, on histories longer than the window with several points per night."""
     rng = np.random.default_rng(5)
-    histories = [np.sort(rng.uniform(0, 900, n)) + 2459000.0 for n in (300, 40, 1, 0, 120)]
-    lc = lightcurves_from_points(np.repeat(np.arange(5), [len(h) for h in histories]), 5, np.concatenate(histories),
-                                 rng.integers(0, 6, sum(len(h) for h in histories)),
-                                 rng.normal(100, 60, sum(len(h) for h in histories)),
-                                 rng.uniform(1, 5, sum(len(h) for h in histories)), 6)
+    lengths = [300, 40, 1, 0, 120]
+    jd = np.concatenate([np.sort(rng.uniform(0, 900, n)) + 2459000.0 for n in lengths])
+    lc = lightcurves_from_points(np.repeat(np.arange(5), lengths), 5, jd, rng.integers(0, 6, len(jd)),
+                                 rng.normal(100, 60, len(jd)), rng.uniform(1, 5, len(jd)), 6)
     expected = lc.around_peak(100.0, 300.0).binned(1.0)
     got = lc.binned(1.0, lc.in_window(100.0, 300.0))
     assert got.n_points.tolist() == expected.n_points.tolist() and got.n_points[0] < 300
