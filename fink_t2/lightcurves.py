@@ -74,6 +74,8 @@ class LightCurves:
     def in_window(self, days_before: float, days_after: float) -> np.ndarray:
         """(n, L) bool: the points from ``days_before`` before to ``days_after`` after each object's largest
         flux."""
+        if self.mask.shape[1] == 0:  # no object has a point
+            return self.mask
         peak = np.where(self.mask, self.flux_fluxcal, -np.inf).argmax(axis=1)
         peak_days = np.take_along_axis(self.time_days, peak[:, None], axis=1)
         return self.mask & (self.time_days >= peak_days - days_before) & (self.time_days <= peak_days + days_after)
@@ -132,8 +134,8 @@ class LightCurves:
         order = np.argsort(key, kind="stable")
         key, row, band, jd, weight, weighted_flux = (a[order] for a in (key, row, band, jd, weight, weighted_flux))
         start = np.flatnonzero(np.diff(key, prepend=-1))
-        if keep is None and len(start) == len(row):
-            return self
+        if len(start) == len(row) and (keep is None or len(row) == np.count_nonzero(self.mask)):
+            return self  # no two points share a bin and none is left out
         total_weight = np.add.reduceat(weight, start)
         return lightcurves_from_points(row[start], len(self), np.add.reduceat(jd, start) / np.diff(start, append=len(row)),
                                        band[start], np.add.reduceat(weighted_flux, start) / total_weight,

@@ -209,3 +209,9 @@ def test_binned_window_as_it_lies_equals_the_window_laid_out_then_binned():
     np.testing.assert_array_equal(got.band, expected.band)
     for name in ("time_days", "flux_fluxcal", "fluxerr_fluxcal", "jd_first", "jd_last"):
         np.testing.assert_allclose(getattr(got, name), getattr(expected, name), rtol=1e-12, atol=1e-9, err_msg=name)
+    # a batch without objects, or whose objects have no point, comes back as it is either way
+    for n_objects in (0, 3):
+        empty = lightcurves_from_points(np.zeros(0, int), n_objects, np.zeros(0), np.zeros(0, int), np.zeros(0),
+                                        np.zeros(0), 6)
+        assert empty.binned(1.0, empty.in_window(100.0, 300.0)) is empty
+        assert empty.around_peak(100.0, 300.0).binned(1.0) is empty
