@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import rubin, ztf
-from .classify import most_probable_class
+from .classify import STATUS_OK, most_probable_class
 from .cuts import SelectionCuts
 from .lightcurves import row_lengths
 from .models import DEFAULT_MODELS, load_model, read_card
@@ -65,7 +65,7 @@ def output_schema():
 def _output_frame(probabilities, uncertainties, status, classes) -> pd.DataFrame:
     """The UDF's struct fields from ``classify_batch``'s outputs: null probabilities, empty class and null
     uncertainty where the status is not ok."""
-    ok = status == "ok"
+    ok = status == STATUS_OK
     return pd.DataFrame({PROBABILITIES: [row if keep else None for row, keep in zip(probabilities, ok)],
                          "t2_class": most_probable_class(probabilities, status, classes),
                          "t2_uncertainty": pd.Series(uncertainties, dtype="float32").where(ok),
