@@ -166,6 +166,14 @@ def _python_worker_peak_rss_mb() -> float:
     return max(peaks)
 
 
+#: Passes of the UDF over a warm-up file of ``WARM_UP_ALERTS`` (at most as many as measured) before the
+#: measured runs. A job classifying a night of alerts runs with the JVM's hot code compiled; a short benchmark
+#: would time the compiling (2026-12-02, Intel Xeon, 5,000 Rubin alerts per pass, classified/s: 487 then
+#: 1,097-1,161 in `local[1]`; held to one CPU 294, 705, 795, then 788-909).
+WARM_UP_PASSES = 4
+WARM_UP_ALERTS = 5_000
+
+
 def _run_udf(spark, path, cuts, engine, uncertainty="entropy") -> tuple:
     from .spark import add_t2_columns
 
@@ -176,6 +184,18 @@ def _run_udf(spark, path, cuts, engine, uncertainty="entropy") -> tuple:
     total = sum(r["count"] for r in counts)
     classified = sum(r["count"] for r in counts if r["t2_status"] == "ok")
     return total, classified, seconds
+
+
+def _warm_up(spark, path, engine, passes: int = WARM_UP_PASSES) -> list:
+    """Classified alerts/s of each of ``passes`` runs of the UDF over ``path`` (cuts off): the first starts the
+    Python worker and loads the model, the next ones run while the JVM compiles the code it runs hottest."""
+    from .cuts import SelectionCuts
+
+    rates = []
+    for _ in range(passes):
+        _, classified, seconds = _run_udf(spark, path, SelectionCuts.none(), engine)
+        rates.append(classified / seconds)
+    return rates
 
 
 def anchor_rate(n_alerts: int) -> float:
@@ -263,14 +283,13 @@ def bench_pipeline(n_alerts: int, anchor_alerts: int = 200, engines=("onnx", "ke
     with tempfile.TemporaryDirectory() as tmp:
         path, warm_up = Path(tmp) / "alerts.parquet", Path(tmp) / "warm_up.parquet"
         replicated_alerts(n_alerts, path)
-        replicated_alerts(min(n_alerts, 2000), warm_up, seed=1)
+        replicated_alerts(min(n_alerts, WARM_UP_ALERTS), warm_up, seed=1)
         ensemble = Path(tmp) / "ensemble.parquet"
         replicated_alerts(min(n_alerts, 10_000), ensemble, seed=2)
         for engine in engines:
             spark = get_spark("local[1]", app_name=f"fink-t2-bench-{engine}")
             spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
-            _run_udf(spark, warm_up, SelectionCuts.none(), engine)  # warm-up: workers start, model loads
-            results = {}
+            results = {"warm_up_classified_per_s_per_core": _warm_up(spark, warm_up, engine)}
             for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", None)):  # None: the model's defaults
                 total, classified, seconds = _run_udf(spark, path, cuts, engine)
                 results[name] = dict(alerts=total, classified=classified, seconds=seconds,
@@ -287,7 +306,8 @@ def bench_pipeline(n_alerts: int, anchor_alerts: int = 200, engines=("onnx", "ke
             results["cold_start"] = cold_start(engine)
             out["engines"][engine] = results
             off = results["cuts_off"]
-            print(f"{engine:5s}: cuts off {off['classified']} classified in {off['seconds']:.1f} s: "
+            print(f"{engine:5s}: warm-up passes " + ", ".join(f"{r:.0f}" for r in results["warm_up_classified_per_s_per_core"])
+                  + f" classified/s/core; cuts off {off['classified']} classified in {off['seconds']:.1f} s: "
                   f"{off['classified_per_s_per_core']:.0f} classified/s/core; cuts on "
                   f"{results['cuts_on']['alerts_per_s_per_core']:.0f} alerts/s/core; Python worker peak RSS "
                   f"{results['peak_rss_mb']:.0f} MB; cold start: fink-t2 and model "
@@ -381,10 +401,11 @@ def bench_pipeline_lsst(n_alerts: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path, warm_up = Path(tmp) / "alerts.parquet", Path(tmp) / "warm_up.parquet"
         replicated_rubin_alerts(n_alerts, path)
-        replicated_rubin_alerts(min(n_alerts, 500), warm_up, seed=1)
+        replicated_rubin_alerts(min(n_alerts, WARM_UP_ALERTS), warm_up, seed=1)
         spark = get_spark("local[1]", app_name="fink-t2-bench-lsst")
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2000")
-        _run_udf(spark, warm_up, SelectionCuts.none(), "onnx")
+        out["warm_up_classified_per_s_per_core"] = rates = _warm_up(spark, warm_up, "onnx")
+        print("lsst, warm-up passes (cuts off): " + ", ".join(f"{r:.0f}" for r in rates) + " classified/s/core")
         for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", None)):  # None: the model's defaults
             total, classified, seconds = _run_udf(spark, path, cuts, "onnx")
             out[name] = dict(alerts=total, classified=classified, seconds=seconds,
@@ -465,7 +486,18 @@ def machine() -> dict:
     return {"cpu": cpu, "logical_cores": os.cpu_count(), "python": platform.python_version(), **versions}
 
 
+def hold_to_one_cpu() -> int:
+    """Hold this process, and so the processes it starts (Spark's JVM, its Python workers), to one logical
+    CPU: a figure per core then counts all of Spark's work for it, not only the Python worker's. Returns
+    the CPU."""
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+
+
 def run(args) -> int:
+    if args.one_cpu:
+        print(f"held to logical CPU {hold_to_one_cpu()} with the processes it starts")
     info = machine()
     print("machine: " + ", ".join(f"{key} {value}" for key, value in info.items()))
     if args.target == "gp":
@@ -502,5 +534,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--repeats", type=int, default=3,
                         help="'gp': runs of each engine; the median time is reported (default 3)")
     parser.add_argument("--scaling", action="store_true", help="'gp': also time histories of 5, 20, 100, 500 points")
+    parser.add_argument("--one-cpu", action="store_true",
+                        help="hold the benchmark, Spark's JVM and its Python workers to one logical CPU (Linux); "
+                             "by default Spark local[1] runs one task, and the JVM's reading, compiling and "
+                             "collecting also use the other cores")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
     parser.set_defaults(run=run)

@@ -178,3 +178,19 @@ def test_bench_records_the_machine():
     assert info["logical_cores"] == os.cpu_count() and info["cpu"]
     # versions from the installed distributions, checked against the modules' own
     assert info["numpy"] == numpy.__version__ and info["pyarrow"] == pyarrow.__version__
+
+
+def test_bench_one_cpu_holds_the_processes_it_starts():
+    # `bench --one-cpu` counts Spark's JVM with its Python worker: both are started after the hold, so a
+    # process started after it must find itself on the same single CPU. A fresh process, so the hold does
+    # not leak into this test session.
+    code = ("import os, subprocess, sys\n"
+            "from fink_t2.bench import hold_to_one_cpu\n"
+            "cpu = hold_to_one_cpu()\n"
+            "child = subprocess.run([sys.executable, '-c', 'import os; print(*os.sched_getaffinity(0))'],\n"
+            "                       capture_output=True, text=True, check=True).stdout\n"
+            "print(cpu, child)\n")
+    cpu, *child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 check=True).stdout.split()
+    assert child == [cpu]
+    assert int(cpu) in os.sched_getaffinity(0)
