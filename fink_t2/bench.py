@@ -168,8 +168,8 @@ def _python_worker_peak_rss_mb() -> float:
 
 #: Passes of the UDF over a warm-up file of ``WARM_UP_ALERTS`` (at most as many as measured) before the
 #: measured runs. A job classifying a night of alerts runs with the JVM's hot code compiled; a short benchmark
-#: would time the compiling (2026-12-02, Intel Xeon, 5,000 Rubin alerts per pass, classified/s: 487 then
-#: 1,097-1,161 in `local[1]`; held to one CPU 294, 705, 795, then 788-909).
+#: would time the compiling (2026-12-02, Intel Xeon, 5,000 Rubin alerts per pass, classified/s: 487, then
+#: 983-1,161 in `local[1]`; held to one CPU 294, 705, 795, then 788-909).
 WARM_UP_PASSES = 4
 WARM_UP_ALERTS = 5_000
 
