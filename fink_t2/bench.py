@@ -306,9 +306,9 @@ def bench_pipeline(n_alerts: int, anchor_alerts: int = 200, engines=("onnx", "ke
             results["cold_start"] = cold_start(engine)
             out["engines"][engine] = results
             off = results["cuts_off"]
-            print(f"{engine:5s}: warm-up passes " + ", ".join(f"{r:.0f}" for r in results["warm_up_classified_per_s_per_core"])
-                  + f" classified/s/core; cuts off {off['classified']} classified in {off['seconds']:.1f} s: "
-                  f"{off['classified_per_s_per_core']:.0f} classified/s/core; cuts on "
+            warm_up_rates = ", ".join(f"{r:.0f}" for r in results["warm_up_classified_per_s_per_core"])
+            print(f"{engine:5s}: warm-up passes {warm_up_rates} classified/s/core; cuts off {off['classified']} "
+                  f"classified in {off['seconds']:.1f} s: {off['classified_per_s_per_core']:.0f} classified/s/core; cuts on "
                   f"{results['cuts_on']['alerts_per_s_per_core']:.0f} alerts/s/core; Python worker peak RSS "
                   f"{results['peak_rss_mb']:.0f} MB; cold start: fink-t2 and model "
                   f"{results['cold_start']['module_and_model_s']:.2f} s after NumPy/pandas/PyArrow "
