@@ -186,15 +186,17 @@ def _run_udf(spark, path, cuts, engine, uncertainty="entropy") -> tuple:
     return total, classified, seconds
 
 
-def _warm_up(spark, path, engine, passes: int = WARM_UP_PASSES) -> list:
-    """Classified alerts/s of each of ``passes`` runs of the UDF over ``path`` (cuts off): the first starts the
-    Python worker and loads the model, the next ones run while the JVM compiles the code it runs hottest."""
+def _warm_up(spark, path, engine, label: str, passes: int = WARM_UP_PASSES) -> list:
+    """Classified alerts/s of each of ``passes`` runs of the UDF over ``path`` (cuts off), printed after
+    ``label``: the first starts the Python worker and loads the model, the next ones run while the JVM
+    compiles the code it runs hottest."""
     from .cuts import SelectionCuts
 
     rates = []
     for _ in range(passes):
         _, classified, seconds = _run_udf(spark, path, SelectionCuts.none(), engine)
         rates.append(classified / seconds)
+    print(f"{label}, warm-up passes (cuts off): " + ", ".join(f"{r:.0f}" for r in rates) + " classified/s/core")
     return rates
 
 
@@ -289,7 +291,7 @@ def bench_pipeline(n_alerts: int, anchor_alerts: int = 200, engines=("onnx", "ke
         for engine in engines:
             spark = get_spark("local[1]", app_name=f"fink-t2-bench-{engine}")
             spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
-            results = {"warm_up_classified_per_s_per_core": _warm_up(spark, warm_up, engine)}
+            results = {"warm_up_classified_per_s_per_core": _warm_up(spark, warm_up, engine, engine)}
             for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", None)):  # None: the model's defaults
                 total, classified, seconds = _run_udf(spark, path, cuts, engine)
                 results[name] = dict(alerts=total, classified=classified, seconds=seconds,
@@ -306,9 +308,8 @@ def bench_pipeline(n_alerts: int, anchor_alerts: int = 200, engines=("onnx", "ke
             results["cold_start"] = cold_start(engine)
             out["engines"][engine] = results
             off = results["cuts_off"]
-            warm_up_rates = ", ".join(f"{r:.0f}" for r in results["warm_up_classified_per_s_per_core"])
-            print(f"{engine:5s}: warm-up passes {warm_up_rates} classified/s/core; cuts off {off['classified']} "
-                  f"classified in {off['seconds']:.1f} s: {off['classified_per_s_per_core']:.0f} classified/s/core; cuts on "
+            print(f"{engine:5s}: cuts off {off['classified']} classified in {off['seconds']:.1f} s: "
+                  f"{off['classified_per_s_per_core']:.0f} classified/s/core; cuts on "
                   f"{results['cuts_on']['alerts_per_s_per_core']:.0f} alerts/s/core; Python worker peak RSS "
                   f"{results['peak_rss_mb']:.0f} MB; cold start: fink-t2 and model "
                   f"{results['cold_start']['module_and_model_s']:.2f} s after NumPy/pandas/PyArrow "
@@ -404,8 +405,7 @@ def bench_pipeline_lsst(n_alerts: int) -> dict:
         replicated_rubin_alerts(min(n_alerts, WARM_UP_ALERTS), warm_up, seed=1)
         spark = get_spark("local[1]", app_name="fink-t2-bench-lsst")
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2000")
-        out["warm_up_classified_per_s_per_core"] = rates = _warm_up(spark, warm_up, "onnx")
-        print("lsst, warm-up passes (cuts off): " + ", ".join(f"{r:.0f}" for r in rates) + " classified/s/core")
+        out["warm_up_classified_per_s_per_core"] = _warm_up(spark, warm_up, "onnx", "lsst")
         for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", None)):  # None: the model's defaults
             total, classified, seconds = _run_udf(spark, path, cuts, "onnx")
             out[name] = dict(alerts=total, classified=classified, seconds=seconds,
