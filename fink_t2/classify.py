@@ -28,19 +28,21 @@ class GPPreparation:
     (``LightCurves.around_peak``); ``bin_days``: one point per band and bin of that many days, or None
     (``LightCurves.binned``); at most ``max_points`` points, evenly thinned (``LightCurves.thinned``);
     ``fit_max_points``: the GP hyperparameters fitted on at most that many of them (None: all), see
-    ``gp.interpolate``.
+    ``gp.interpolate``; the GP mean evaluated at ``n_times`` regular times, the model's input length.
     """
 
     event_window_days: Optional[tuple] = None
     bin_days: Optional[float] = None
     max_points: int = gp.MAX_POINTS
     fit_max_points: Optional[int] = None
+    n_times: int = gp.N_TIMES
 
     @classmethod
     def of_card(cls, card: dict) -> "GPPreparation":
         window = card.get("event_window_days")
         return cls(tuple(window) if window else None, card.get("bin_days"),
-                   int(card.get("gp_max_points", gp.MAX_POINTS)), card.get("gp_fit_max_points"))
+                   int(card.get("gp_max_points", gp.MAX_POINTS)), card.get("gp_fit_max_points"),
+                   int(card.get("n_times", gp.N_TIMES)))
 
     def apply(self, lightcurves: LightCurves) -> LightCurves:
         window = self.event_window_days
@@ -53,7 +55,8 @@ class GPPreparation:
     def interpolate(self, lightcurves: LightCurves, wavelengths_a, gp_backend: str = "batched"):
         """``(prepared light curves, GP mean (n, T, B) FLUXCAL, gp.GPFit)``: the GP of what ``apply`` keeps."""
         prepared = self.apply(lightcurves)
-        mean, fit = gp.interpolate(prepared, wavelengths_a, gp_backend, self.max_points, self.fit_max_points)
+        mean, fit = gp.interpolate(prepared, wavelengths_a, gp_backend, self.max_points, self.fit_max_points,
+                                   self.n_times)
         return prepared, mean, fit
 
 

@@ -139,6 +139,7 @@ def train_command(args) -> int:
                  ztf_draws=args.ztf_draws, expert_epochs=args.expert_epochs, workers=args.workers, survey=args.survey,
                  real_alerts=args.elasticc, alerts_in_general=args.elasticc_in_general,
                  fine_tune_epochs=args.fine_tune_epochs, gp_fit_max_points=args.gp_fit_max_points,
+                 n_times=args.n_times,
                  forced=args.forced,
                  alert_draws=args.elasticc_draws, min_bands=args.min_bands,
                  non_supernova_tables=args.non_supernovae_table or (),
@@ -205,7 +206,7 @@ def evaluate_command(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from fink_t2 import training
     from fink_t2.evaluate import DATASETS
-    from fink_t2.gp import BACKENDS
+    from fink_t2.gp import BACKENDS, N_TIMES
     from fink_t2.surveys import SURVEYS
     from fink_t2.models import DEFAULT_MODELS, available_models
     from fink_t2.probabilities import UNCERTAINTY_KINDS
@@ -294,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "and one per fold, each from the PLAsTiCC-only network)")
     train.add_argument("--fine-tune-epochs", type=int, default=training.FINE_TUNE_EPOCHS,
                        help=f"--elasticc-in-general: epochs of each fine-tuning (default: {training.FINE_TUNE_EPOCHS})")
+    train.add_argument("--n-times", type=int, default=N_TIMES,
+                       help=f"regular times of the GP mean, the networks' input length (default {N_TIMES}; inference "
+                            "reads it from the card)")
     train.add_argument("--gp-fit-max-points", type=int,
                        help="fit the GP hyperparameters of each light curve on at most this many of its points, "
                             "evenly thinned; the mean still uses them all (default: all; inference reads it from the "

@@ -73,7 +73,8 @@ def explain(path, object_id: str, model_name: Optional[str] = None) -> dict:
     status = apply_cuts(lightcurves, SelectionCuts(min_bands=trained_min_bands(card)))
     if status[0] != STATUS_OK:
         raise ValueError(f"object {object_id!r} is not classified ({status[0]})")
-    lightcurves, gp_mean, fit = GPPreparation.of_card(card).interpolate(lightcurves, card["wavelengths_a"])
+    preparation = GPPreparation.of_card(card)
+    lightcurves, gp_mean, fit = preparation.interpolate(lightcurves, card["wavelengths_a"])
     span_days = lightcurves.jd_last - lightcurves.jd_first
     probabilities, uncertainty = load_model(model_name).predict(gp_mean, span_days)
     predicted = card["classes"][int(np.argmax(probabilities[0]))]
@@ -87,8 +88,8 @@ def explain(path, object_id: str, model_name: Optional[str] = None) -> dict:
         "object_id": object_id, "model": model_name, "bands": list(card["bands"]), "classes": list(card["classes"]),
         "points": {"time_days": lightcurves.time_days[0, m], "flux_fluxcal": lightcurves.flux_fluxcal[0, m],
                    "fluxerr_fluxcal": lightcurves.fluxerr_fluxcal[0, m], "band": lightcurves.band[0, m].astype(int)},
-        "times_days": gp.prediction_times(lightcurves)[0], "gp_mean": gp_mean[0],
-        "gp_std": gp.posterior_std(lightcurves, fit.log_params, card["wavelengths_a"])[0],
+        "times_days": gp.prediction_times(lightcurves, preparation.n_times)[0], "gp_mean": gp_mean[0],
+        "gp_std": gp.posterior_std(lightcurves, fit.log_params, card["wavelengths_a"], preparation.n_times)[0],
         "probabilities": probabilities[0], "uncertainty": float(uncertainty[0]), "predicted": predicted,
         "network": "expert" if in_expert else "general", "cam": cam[0], "logit_rest": float(logit_rest[0]),
     }

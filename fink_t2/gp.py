@@ -35,7 +35,8 @@ from .lightcurves import LightCurves
 
 #: Fixed wavelength length scale of the kernel, Angstrom.
 WAVELENGTH_SCALE_A = 6000.0
-#: Number of regular times at which the GP mean is evaluated.
+#: Number of regular times at which the GP mean is evaluated, by default (a model card's ``n_times`` says what
+#: its model reads).
 N_TIMES = 100
 #: Starting time scales (days), longest first (``choose_start``). Fitted time scales have a median of 4 days on
 #: the real Rubin alerts, 32 on ELAsTiCC, 25 on BTS light curves: from 20 days alone, the real Rubin alerts
@@ -349,7 +350,7 @@ def _projected_bfgs(objective, start, lower, upper, start_values=None, max_iter=
 #: Modelled cost of one likelihood evaluation on one core, microseconds: per object of
 #: padded width W (elementwise work ~W**2, factorisations ~W**3), and per batched call.
 _COST_PER_ELEMENT_US, _COST_PER_CUBE_US, _COST_PER_CALL_US = 9e-3, 3e-4, 100.0
-#: Largest k x W x W (likelihood) or k x W x N_TIMES (prediction) array of one call: 0.8 MB of float64, so that
+#: Largest k x W x W (likelihood) or k x W x n_times (prediction) array of one call: 0.8 MB of float64, so that
 #: the elementwise passes stay in cache (1e6 elements: the GP of real Rubin alerts ~10% slower).
 _MAX_ELEMENTS = 100_000
 
@@ -406,13 +407,13 @@ def _calls(group, n_points, row_elements):
         first, n_pending = end, 0
 
 
-def _fit_batched(lc: LightCurves, wavelengths_a, fit_lc: Optional[LightCurves] = None):
+def _fit_batched(lc: LightCurves, wavelengths_a, fit_lc: Optional[LightCurves] = None, n_times: int = N_TIMES):
     """Fit every light curve with points, all together, on its points in ``fit_lc`` (default: ``lc``, or a
-    thinned copy); then evaluate the means from its points in ``lc``."""
+    thinned copy); then evaluate the means from its points in ``lc`` at ``n_times`` regular times."""
     fit_lc = lc if fit_lc is None else fit_lc
     starts, lower, upper = start_and_bounds(fit_lc)
     log_params, nll = starts[0].copy(), np.full(len(lc), np.inf)
-    mean = np.zeros((len(lc), N_TIMES, len(wavelengths_a)))
+    mean = np.zeros((len(lc), n_times, len(wavelengths_a)))
     has_points = np.flatnonzero(lc.n_points > 0)
     points = _Points.from_lightcurves(fit_lc.subset(has_points), wavelengths_a)
     group = _size_groups(points.n_valid)
@@ -437,8 +438,8 @@ def _fit_batched(lc: LightCurves, wavelengths_a, fit_lc: Optional[LightCurves] =
         points = _Points.from_lightcurves(lc.subset(has_points), wavelengths_a)
         group = _size_groups(points.n_valid)
         evaluated_at[:], evaluated_alpha = np.nan, np.zeros(points.y.shape)
-    times = prediction_times(lc)[has_points]
-    for rows in _calls(group, points.n_valid, lambda width: width * N_TIMES):
+    times = prediction_times(lc, n_times)[has_points]
+    for rows in _calls(group, points.n_valid, lambda width: width * n_times):
         subset = points.take(rows)
         alpha = evaluated_alpha[rows, :subset.y.shape[1]]
         stale = np.flatnonzero((evaluated_at[rows] != theta[rows]).any(axis=1))
@@ -480,11 +481,12 @@ def _predict_from_alpha(points: _Points, log_params, alpha, times, wavelengths_a
     return mean
 
 
-def predict_mean(lc: LightCurves, log_params, wavelengths_a) -> np.ndarray:
-    """GP mean (n, N_TIMES, n_bands) at ``prediction_times(lc)`` for fixed ``log_params`` (n, 2)."""
+def predict_mean(lc: LightCurves, log_params, wavelengths_a, n_times: int = N_TIMES) -> np.ndarray:
+    """GP mean (n, n_times, n_bands) at ``prediction_times(lc, n_times)`` for fixed ``log_params`` (n, 2)."""
     log_params = np.asarray(log_params, float)
     points = _Points.from_lightcurves(lc, wavelengths_a)
-    return _predict_from_alpha(points, log_params, _alpha(points, log_params), prediction_times(lc), wavelengths_a)
+    return _predict_from_alpha(points, log_params, _alpha(points, log_params), prediction_times(lc, n_times),
+                               wavelengths_a)
 
 
 def predict_mean_at(lc: LightCurves, log_params, wavelengths_a, times_days, query_wavelengths_a) -> np.ndarray:
@@ -543,17 +545,17 @@ def _george_objective(lc: LightCurves, wavelengths_a):
     return objective
 
 
-def _fit_george(lc: LightCurves, wavelengths_a, fit_lc: Optional[LightCurves] = None):
+def _fit_george(lc: LightCurves, wavelengths_a, fit_lc: Optional[LightCurves] = None, n_times: int = N_TIMES):
     """As ``_fit_batched``, one object at a time."""
     from scipy.optimize import minimize
 
     fit_lc = lc if fit_lc is None else fit_lc
     starts, lower, upper = start_and_bounds(fit_lc)
     start, _, _ = choose_start(starts, _george_objective(fit_lc, wavelengths_a))
-    times = prediction_times(lc)
+    times = prediction_times(lc, n_times)
     lam_all, lam_fit = _wavelengths(lc, wavelengths_a), _wavelengths(fit_lc, wavelengths_a)
     log_params, log_likelihood = start.copy(), np.full(len(lc), -np.inf)
-    mean = np.zeros((len(lc), N_TIMES, len(wavelengths_a)))
+    mean = np.zeros((len(lc), n_times, len(wavelengths_a)))
     for i in range(len(lc)):
         m = fit_lc.mask[i]
         if not m.any():
@@ -587,10 +589,10 @@ def _fit_george(lc: LightCurves, wavelengths_a, fit_lc: Optional[LightCurves] = 
     return GPFit(log_params, log_likelihood, ok), mean
 
 
-def posterior_std(lc: LightCurves, log_params, wavelengths_a) -> np.ndarray:
-    """GP posterior standard deviation (n, N_TIMES, n_bands) FLUXCAL at ``prediction_times(lc)`` for fixed
-    ``log_params`` (n, 2), with george (one object at a time: for explanations, not the alert path)."""
-    times, lam = prediction_times(lc), _wavelengths(lc, wavelengths_a)
+def posterior_std(lc: LightCurves, log_params, wavelengths_a, n_times: int = N_TIMES) -> np.ndarray:
+    """GP posterior standard deviation (n, n_times, n_bands) FLUXCAL at ``prediction_times(lc, n_times)`` for
+    fixed ``log_params`` (n, 2), with george (one object at a time: for explanations, not the alert path)."""
+    times, lam = prediction_times(lc, n_times), _wavelengths(lc, wavelengths_a)
     std = np.zeros((len(lc), times.shape[1], len(wavelengths_a)))
     for i in range(len(lc)):
         m = lc.mask[i]
@@ -614,11 +616,11 @@ def log_likelihood_george(lc: LightCurves, log_params, wavelengths_a) -> np.ndar
 # --------------------------------------------------------------------------- public entry point
 
 def interpolate(lc: LightCurves, wavelengths_a, backend: str = "batched", max_points: int = MAX_POINTS,
-                fit_max_points: Optional[int] = None):
+                fit_max_points: Optional[int] = None, n_times: int = N_TIMES):
     """Fit the GP of every light curve and evaluate its mean on a regular grid.
 
-    Returns ``(mean, fit)``: mean is (n, N_TIMES, n_bands) FLUXCAL flux at
-    ``prediction_times(lc)`` for each band (the order of ``wavelengths_a``, Angstrom); fit is a ``GPFit``.
+    Returns ``(mean, fit)``: mean is (n, n_times, n_bands) FLUXCAL flux at
+    ``prediction_times(lc, n_times)`` for each band (the order of ``wavelengths_a``, Angstrom); fit is a ``GPFit``.
     Objects without points get zeros and ``fit.ok`` False. Light curves of more
     than ``max_points`` points are thinned first (``LightCurves.thinned``). With ``fit_max_points``, the
     hyperparameters are fitted on at most that many of those points, thinned the same way (``fit.log_likelihood``
@@ -632,9 +634,9 @@ def interpolate(lc: LightCurves, wavelengths_a, backend: str = "batched", max_po
         # Many small LAPACK calls: extra BLAS threads only add synchronisation (3.5x slower
         # with 2 threads on 2 cores). Parallelism comes from Spark's tasks instead.
         with _THREAD_POOLS.limit(limits=1, user_api="blas"):
-            fit, mean = _fit_batched(lc, wavelengths_a, fit_lc)
+            fit, mean = _fit_batched(lc, wavelengths_a, fit_lc, n_times)
     elif backend == "george":
-        fit, mean = _fit_george(lc, wavelengths_a, fit_lc)
+        fit, mean = _fit_george(lc, wavelengths_a, fit_lc, n_times)
     else:
         raise ValueError(f"unknown GP backend {backend!r}; choose one of {BACKENDS}")
     return mean, fit

@@ -184,11 +184,12 @@ def earlier_alert_draws(alerts: LabelledAlerts, n_draws: int, rng: np.random.Gen
     return draws, pd.Series(alerts.labels.index.to_numpy()[alert.to_numpy()], index=alert.index)
 
 
-def gp_preparation(survey: str, fit_max_points: Optional[int] = None) -> GPPreparation:
+def gp_preparation(survey: str, fit_max_points: Optional[int] = None, n_times: int = N_TIMES) -> GPPreparation:
     """What the GP keeps of the light curves of a ``survey`` model trained here (written in its card), with its
-    hyperparameters fitted on at most ``fit_max_points`` of those points (None: all)."""
+    hyperparameters fitted on at most ``fit_max_points`` of those points (None: all) and its mean evaluated at
+    ``n_times`` regular times."""
     adapter = ADAPTERS[survey]
-    return GPPreparation(EVENT_WINDOW_DAYS, adapter.BIN_DAYS, adapter.GP_MAX_POINTS, fit_max_points)
+    return GPPreparation(EVENT_WINDOW_DAYS, adapter.BIN_DAYS, adapter.GP_MAX_POINTS, fit_max_points, n_times)
 
 
 def preprocess(data: LabelledPoints, wavelengths_a, preparation: GPPreparation, min_bands: int = 2):
@@ -256,7 +257,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
           real_alerts=None, alerts_in_general: bool = False, forced: bool = False, alert_draws: int = 0,
           min_bands: int = 2, non_supernova_tables=(), expert_non_supernovae: bool = True,
           redshift_draws: int = 0, fine_tune_epochs: int = FINE_TUNE_EPOCHS,
-          gp_fit_max_points: Optional[int] = None) -> dict:
+          gp_fit_max_points: Optional[int] = None, n_times: int = N_TIMES) -> dict:
     """Train a model into ``out`` (weights folder; the card goes to ``out.parent / (out.name + '.json')``).
 
     ``survey`` (``surveys.ADAPTERS``) chooses the bands, wavelengths and alert history (the survey's
@@ -276,7 +277,8 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     are copies of it, unless ``alerts_in_general``: then each general network (the shipped one and fold k's) is
     fine-tuned from the PLAsTiCC-only one on PLAsTiCC and the alerts (fold k's without those of fold k),
     ``fine_tune_epochs`` epochs each. ``gp_fit_max_points``: the GP hyperparameters of every light curve fitted
-    on at most that many of its points (``gp.interpolate``), as inference then does from the card. Training
+    on at most that many of its points (``gp.interpolate``), as inference then does from the card; ``n_times``:
+    the regular times of the GP mean, the networks' input length (the card says it too). Training
     samples need >= 2 points in >= ``min_bands`` bands (1: single-band light curves are learned too).
     ``forced`` (LSST): light curves with forced photometry, every PLAsTiCC epoch and the alerts'
     ``prvDiaForcedSources``; the card says so and inference then reads them. The
@@ -328,7 +330,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
 
     flux_parts, span_parts, y_parts, fold_parts = [], [], [], []
     class_index = {name: i for i, name in enumerate(CLASSES)}
-    preparation = gp_preparation(survey, gp_fit_max_points)
+    preparation = gp_preparation(survey, gp_fit_max_points, n_times)
     for name, draws, origin in sets:
         selected, gp_flux, span_days = preprocess(draws, config["wavelengths_a"], preparation, min_bands)
         labels = draws.labels.to_numpy()[selected]
@@ -402,7 +404,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
         "forced_photometry": forced,
         "bands": list(config["bands"]),
         "wavelengths_a": list(config["wavelengths_a"]),
-        "n_times": N_TIMES,
+        "n_times": preparation.n_times,
         "event_window_days": list(preparation.event_window_days),
         "bin_days": preparation.bin_days,
         "gp_max_points": preparation.max_points,

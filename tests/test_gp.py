@@ -302,3 +302,16 @@ def test_hyperparameters_fitted_on_fewer_points_and_the_mean_from_all(bts_table)
         assert not np.allclose(mean[~short], mean_thinned[~short], atol=1e-3 * np.abs(mean).max())
     with pytest.raises(ValueError, match="fit_max_points should be at least 2"):
         gp.interpolate(lc, LAM, fit_max_points=1)
+
+
+def test_a_coarser_grid_is_every_other_time_of_a_finer_one(bts_table):
+    """``n_times`` changes where the mean is evaluated, not the fit: in both engines, the 50 regular times from
+    0 to the last point are every other one of 99, where the two means must agree."""
+    lc = _alert_like(bts_table, 20, seed=6)
+    for backend in gp.BACKENDS:
+        coarse, fit_coarse = gp.interpolate(lc, LAM, backend, n_times=50)
+        fine, fit_fine = gp.interpolate(lc, LAM, backend, n_times=99)
+        assert coarse.shape == (len(lc), 50, 2) and fine.shape == (len(lc), 99, 2)
+        np.testing.assert_array_equal(fit_coarse.log_params, fit_fine.log_params)
+        np.testing.assert_allclose(coarse, fine[:, ::2], rtol=1e-9, atol=1e-9 * np.abs(fine).max())
+        np.testing.assert_allclose(gp.prediction_times(lc, 50), gp.prediction_times(lc, 99)[:, ::2], rtol=1e-12)
