@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from . import gp
 from .lightcurves import LightCurves
 from .ztf import WAVELENGTHS_A as ZTF_WAVELENGTHS_A
-from .models import ONNX_THREADS_ENV
+from .models import DEFAULT_MODELS, ONNX_THREADS_ENV
 from .realdata import HISTORY_FIELDS, alert_histories, alert_lightcurves, bts_windows, shared_data_dir
 
 SINGLE_THREAD_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -174,11 +174,12 @@ WARM_UP_PASSES = 4
 WARM_UP_ALERTS = 5_000
 
 
-def _run_udf(spark, path, cuts, engine, uncertainty="entropy") -> tuple:
+def _run_udf(spark, path, cuts, engine, uncertainty="entropy", model_name=None) -> tuple:
     from .spark import add_t2_columns
 
     start = time.perf_counter()
-    counts = (add_t2_columns(spark.read.parquet(str(path)), cuts=cuts, engine=engine, uncertainty=uncertainty)
+    counts = (add_t2_columns(spark.read.parquet(str(path)), model_name, cuts=cuts, engine=engine,
+                             uncertainty=uncertainty)
               .groupBy("t2_status").count().collect())
     seconds = time.perf_counter() - start
     total = sum(r["count"] for r in counts)
@@ -186,15 +187,15 @@ def _run_udf(spark, path, cuts, engine, uncertainty="entropy") -> tuple:
     return total, classified, seconds
 
 
-def _warm_up(spark, path, engine, label: str, passes: int = WARM_UP_PASSES) -> list:
+def _warm_up(spark, path, engine, label: str, passes: int = WARM_UP_PASSES, model_name=None) -> list:
     """Classified alerts/s of each of ``passes`` runs of the UDF over ``path`` (cuts off), printed after
-    ``label``: the first starts the Python worker and loads the model, the next ones run while the JVM
-    compiles the code it runs hottest."""
+    ``label``: the first starts the Python worker and loads the model (default: the survey's), the next ones
+    run while the JVM compiles the code it runs hottest."""
     from .cuts import SelectionCuts
 
     rates = []
     for _ in range(passes):
-        _, classified, seconds = _run_udf(spark, path, SelectionCuts.none(), engine)
+        _, classified, seconds = _run_udf(spark, path, SelectionCuts.none(), engine, model_name=model_name)
         rates.append(classified / seconds)
     print(f"{label}, warm-up passes (cuts off): " + ", ".join(f"{r:.0f}" for r in rates) + " classified/s/core")
     return rates
@@ -366,24 +367,26 @@ def replicated_rubin_alerts(n_alerts: int, path: Path, seed: int = 0) -> None:
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), path, row_group_size=1_000)
 
 
-def rubin_cost_by_history(lengths=(10, 100, 300, 1000), n_alerts: int = 1000, n_longest: int = 30) -> dict:
-    """Milliseconds per alert of ``rubin.classify_alerts`` (light curves, cuts, GP, model; in this process,
-    one core) on ``n_alerts`` copies of the ``n_longest`` real Rubin alerts (>= ~900 detections), their
-    history cut to its last ``length`` detections."""
+def rubin_cost_by_history(model_name: str, lengths=(10, 100, 300, 1000), n_alerts: int = 1000,
+                          n_longest: int = 30) -> dict:
+    """Milliseconds per alert of ``rubin.classify_alerts`` with model ``model_name`` (light curves, cuts, GP,
+    model; in this process, one core) on ``n_alerts`` copies of the ``n_longest`` real Rubin alerts (>= ~900
+    detections), their history cut to its last ``length`` detections."""
     import pyarrow.parquet as pq
 
     from . import rubin
     from .cuts import SelectionCuts
+    from .models import load_model
 
     arrays = rubin.alert_arrays(pq.read_table(shared_data_dir() / "rubin_alerts" / "fink_lsst_2026-03-27",
                                               columns=["diaSource", "prvDiaSources"]))
     longest = np.resize(np.argsort([-len(t) for t in arrays["time_mjd"]])[:n_longest], n_alerts)
-    fields = rubin.ALERT_ROLES
-    rubin.classify_alerts(*([arrays[f][i][-10:] for i in longest] for f in fields))  # warm-up
+    fields, model = rubin.ALERT_ROLES, load_model(model_name)
+    rubin.classify_alerts(*([arrays[f][i][-10:] for i in longest] for f in fields), model=model)  # warm-up
     out = {}
     for length in lengths:
         columns = [[arrays[f][i][-length:] for i in longest] for f in fields]
-        (_, _, status), seconds = _timed(rubin.classify_alerts, *columns, None, SelectionCuts.none())
+        (_, _, status), seconds = _timed(rubin.classify_alerts, *columns, None, SelectionCuts.none(), model)
         out[length] = {"alerts": len(longest), "ms_per_alert": 1e3 * seconds / len(longest),
                        "median_points": float(np.median([len(c) for c in columns[0]])),
                        "classified": int(np.sum(status == "ok"))}
@@ -392,30 +395,42 @@ def rubin_cost_by_history(lengths=(10, 100, 300, 1000), n_alerts: int = 1000, n_
     return out
 
 
-def bench_pipeline_lsst(n_alerts: int) -> dict:
-    """The UDF path in local Spark (one core, ONNX Runtime, the LSST model) on replicated real Rubin alerts
-    (their history lengths: median ~140, max ~1,200 detections); then the cost per alert by history length."""
+def bench_pipeline_lsst(n_alerts: int, models) -> dict:
+    """The UDF path in local Spark (one core, ONNX Runtime) with each LSST model of ``models``, each in a Spark
+    session of its own, on replicated real Rubin alerts (their history lengths: median ~140, max ~1,200
+    detections), the first model against the others; then each one's cost per alert by history length."""
     from .cuts import SelectionCuts
     from .spark import get_spark
 
-    out = {"alerts": n_alerts}
+    out = {"alerts": n_alerts, "models": {}}
     with tempfile.TemporaryDirectory() as tmp:
         path, warm_up = Path(tmp) / "alerts.parquet", Path(tmp) / "warm_up.parquet"
         replicated_rubin_alerts(n_alerts, path)
         replicated_rubin_alerts(min(n_alerts, WARM_UP_ALERTS), warm_up, seed=1)
-        spark = get_spark("local[1]", app_name="fink-t2-bench-lsst")
-        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2000")
-        out["warm_up_classified_per_s_per_core"] = _warm_up(spark, warm_up, "onnx", "lsst")
-        for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", None)):  # None: the model's defaults
-            total, classified, seconds = _run_udf(spark, path, cuts, "onnx")
-            out[name] = dict(alerts=total, classified=classified, seconds=seconds,
-                             alerts_per_s_per_core=total / seconds, classified_per_s_per_core=classified / seconds)
-            print(f"lsst, {name}: {total} alerts, {classified} classified in {seconds:.1f} s: "
-                  f"{classified / seconds:.0f} classified/s/core, {total / seconds:.0f} alerts/s/core")
-        out["peak_rss_mb"] = _python_worker_peak_rss_mb()
-        print(f"Python worker peak RSS {out['peak_rss_mb']:.0f} MB")
-        spark.stop()
-    out["cost_by_history"] = rubin_cost_by_history()
+        for model_name in models:
+            spark = get_spark("local[1]", app_name="fink-t2-bench-lsst")
+            spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2000")
+            results = {"warm_up_classified_per_s_per_core": _warm_up(spark, warm_up, "onnx", model_name,
+                                                                      model_name=model_name)}
+            for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", None)):  # None: the model's defaults
+                total, classified, seconds = _run_udf(spark, path, cuts, "onnx", model_name=model_name)
+                results[name] = dict(alerts=total, classified=classified, seconds=seconds,
+                                     alerts_per_s_per_core=total / seconds, classified_per_s_per_core=classified / seconds)
+                print(f"{model_name}, {name}: {total} alerts, {classified} classified in {seconds:.1f} s: "
+                      f"{classified / seconds:.0f} classified/s/core, {total / seconds:.0f} alerts/s/core")
+            results["peak_rss_mb"] = _python_worker_peak_rss_mb()
+            print(f"{model_name}: Python worker peak RSS {results['peak_rss_mb']:.0f} MB")
+            spark.stop()
+            out["models"][model_name] = results
+    first, *others = models
+    for other in others:
+        ratio = (out["models"][first]["cuts_off"]["classified_per_s_per_core"]
+                 / out["models"][other]["cuts_off"]["classified_per_s_per_core"])
+        out[f"ratio_{first}_vs_{other}"] = ratio
+        print(f"{first} / {other}: {ratio:.2f}x classified alerts/s/core")
+    for model_name in models:
+        print(f"{model_name}, in-process cost by history length:")
+        out["models"][model_name]["cost_by_history"] = rubin_cost_by_history(model_name)
     return out
 
 
@@ -505,7 +520,8 @@ def run(args) -> int:
         if args.scaling:
             result["scaling"] = bench_gp_scaling()
     elif args.target == "pipeline" and args.survey == "lsst":
-        result = bench_pipeline_lsst(args.alerts or 10_000)
+        result = bench_pipeline_lsst(args.alerts or 10_000, tuple(args.models.split(",")) if args.models
+                                     else (DEFAULT_MODELS["lsst"],))
     elif args.target == "pipeline":
         result = bench_pipeline(args.alerts or 100_000, engines=tuple(args.engines.split(",")))
     else:
@@ -529,6 +545,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--engines", default="onnx,keras",
                         help="'pipeline': model engines compared, the first against the others (default onnx,keras; "
                              "keras needs the train extra)")
+    parser.add_argument("--models", help="'pipeline --survey lsst': LSST models compared, the first against the "
+                                          "others (default: the Rubin default model)")
     parser.add_argument("--files", type=int, default=8, help="alert files for 'stream' (default 8)")
     parser.add_argument("--trigger", type=float, default=1.0, help="'stream': seconds between micro-batches")
     parser.add_argument("--repeats", type=int, default=3,
