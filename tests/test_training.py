@@ -282,7 +282,7 @@ def test_train_writes_a_verified_card_and_cross_validated_folds(tmp_path, monkey
 def test_lsst_training_with_an_elasticc_expert(tmp_path, monkeypatch, in_general):
     """A one-epoch LSST run: six bands, the expert trained on labelled ELAsTiCC alerts with folds by SNID, the
     general network serving every fold (PLAsTiCC detections only) or fine-tuned per fold (the alerts in it too,
-    with forced photometry), and cross-validated scores on ELAsTiCC."""
+    with forced photometry, on a grid of 50 times), and cross-validated scores on ELAsTiCC."""
     from fink_t2.evaluate import evaluate
     from fink_t2.models import read_card
 
@@ -290,12 +290,15 @@ def test_lsst_training_with_an_elasticc_expert(tmp_path, monkeypatch, in_general
     elasticc = shared_path("rubin_alerts/elasticc")
     card = training.train(tmp_path / "tiny-lsst", survey="lsst", real_alerts=elasticc, n_folds=2, epochs=1,
                           expert_epochs=1, alerts_in_general=in_general, fine_tune_epochs=1, forced=in_general,
-                          alert_draws=int(in_general), gp_fit_max_points=24 if in_general else None)
+                          alert_draws=int(in_general), gp_fit_max_points=24 if in_general else None,
+                          n_times=50 if in_general else 100)
     monkeypatch.setenv("FINK_T2_MODEL_DIR", str(tmp_path))
     assert read_card("tiny-lsst")["bands"] == list(rubin.BANDS) and len(card["input_scaling"]["scale"]) == 6
     assert card["wavelengths_a"] == list(rubin.WAVELENGTHS_A) and card["training_data"]["history_days"] == 365.0
     assert (card["bin_days"], card["gp_max_points"]) == (1.0, 48)  # nightly bins, as inference reads the card
-    assert GPPreparation.of_card(read_card("tiny-lsst")).fit_max_points == (24 if in_general else None)
+    preparation = GPPreparation.of_card(read_card("tiny-lsst"))
+    assert preparation.fit_max_points == (24 if in_general else None)
+    assert card["n_times"] == preparation.n_times == (50 if in_general else 100)  # the networks' input length
     assert card["forced_photometry"] == in_general
     assert card["expert"]["classes"] == ["SNII", "SNIa"] and card["cv"]["assignment"].endswith("str(SNID)) % folds")
     sha, weights = card["source"]["sha256"], card["class_weights"]
