@@ -11,39 +11,38 @@ from fink_t2 import models
 
 @pytest.fixture(scope="module")
 def real_gp_inputs(bts_table):
-    """Survey -> GP flux and spans of real light curves. ZTF: full bts_dev curves, 30-day bts windows and the
-    shared alerts; LSST: every third labelled ELAsTiCC alert (Keras's six graphs per model on all of them took
-    half a minute) and the real Rubin alerts."""
+    """card -> GP flux and spans of real light curves, prepared as the card says (window, bins, thinning,
+    times). ZTF bands: full bts_dev curves, 30-day bts windows and the shared alerts; LSST bands: every third
+    labelled ELAsTiCC alert (Keras's six graphs per model on all of them took half a minute) and the real
+    Rubin alerts."""
     import pyarrow.parquet as pq
 
-    from fink_t2 import rubin
+    from fink_t2 import rubin, ztf
     from fink_t2.classify import GPPreparation, gp_inputs
     from fink_t2.cuts import SelectionCuts, apply_cuts
     from fink_t2.datasets import read_elasticc
     from fink_t2.realdata import alert_lightcurves, bts_windows
-    from fink_t2.ztf import lightcurves_from_table
 
     rubin_arrays = rubin.alert_arrays(pq.read_table(shared_path("rubin_alerts/fink_lsst_2026-03-27"),
                                                     columns=["diaSource", "prvDiaSources"]))
     elasticc = read_elasticc(shared_path("rubin_alerts/elasticc")).lightcurves()
-    sets = {"ztf": [lightcurves_from_table(bts_table)[0], bts_windows(bts_table, 200),
-                    alert_lightcurves(shared_path("ztf_alerts/parquet"))],
-            "lsst": [elasticc.subset(np.arange(0, len(elasticc), 3)),
-                     rubin.lightcurves_from_alerts(*(rubin_arrays[f] for f in rubin.ALERT_ROLES))]}
-    out = {}
-    for survey, sets_of_survey in sets.items():
-        card = models.read_card(models.DEFAULT_MODELS[survey]) if models.DEFAULT_MODELS[survey] in \
-            models.available_models() else None
-        if card is None:
-            continue
-        parts = []
-        for lightcurves in sets_of_survey:
-            status = apply_cuts(lightcurves, SelectionCuts.none())
-            _, gp_flux, span_days, _ = gp_inputs(lightcurves, status, card["wavelengths_a"],
-                                                 GPPreparation.of_card(card))
-            parts.append((gp_flux, span_days))
-        out[tuple(card["bands"])] = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    return out
+    sets = {ztf.BANDS: [ztf.lightcurves_from_table(bts_table)[0], bts_windows(bts_table, 200),
+                        alert_lightcurves(shared_path("ztf_alerts/parquet"))],
+            rubin.BANDS: [elasticc.subset(np.arange(0, len(elasticc), 3)),
+                          rubin.lightcurves_from_alerts(*(rubin_arrays[f] for f in rubin.ALERT_ROLES))]}
+    cache = {}
+
+    def inputs(card):
+        key = (tuple(card["bands"]), GPPreparation.of_card(card))
+        if key not in cache:
+            parts = []
+            for lightcurves in sets[key[0]]:
+                status = apply_cuts(lightcurves, SelectionCuts.none())
+                _, gp_flux, span_days, _ = gp_inputs(lightcurves, status, card["wavelengths_a"], key[1])
+                parts.append((gp_flux, span_days))
+            cache[key] = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        return cache[key]
+    return inputs
 
 
 @requires_train_extra
@@ -51,7 +50,7 @@ def real_gp_inputs(bts_table):
 def test_onnx_runtime_gives_the_keras_probabilities_on_real_inputs(name, real_gp_inputs):
     """Every shipped graph (the model and each cross-validation fold) against Keras on the same weights."""
     card = models.read_card(name)
-    gp_flux, span_days = real_gp_inputs[tuple(card["bands"])]
+    gp_flux, span_days = real_gp_inputs(card)
     assert len(gp_flux) > 1000 and card["onnx"]["opset"] <= 19  # ONNX Runtime 1.16 loads opset <= 19
     for weights in card["onnx"]["files"]:
         onnx_model = models.load_model(name, weights, engine="onnx")
