@@ -187,6 +187,13 @@ def _run_udf(spark, path, cuts, engine, uncertainty="entropy", model_name=None) 
     return total, classified, seconds
 
 
+def _measured_run(spark, path, cuts, engine, model_name=None) -> dict:
+    """One run of the UDF over ``path``: its alerts, classified alerts, seconds and the rates per core."""
+    total, classified, seconds = _run_udf(spark, path, cuts, engine, model_name=model_name)
+    return dict(alerts=total, classified=classified, seconds=seconds, alerts_per_s_per_core=total / seconds,
+                classified_per_s_per_core=classified / seconds)
+
+
 def _warm_up(spark, path, engine, label: str, passes: int = WARM_UP_PASSES, model_name=None) -> list:
     """Classified alerts/s of each of ``passes`` runs of the UDF over ``path`` (cuts off), printed after
     ``label``: the first starts the Python worker and loads the model (default: the survey's), the next ones
@@ -294,9 +301,7 @@ def bench_pipeline(n_alerts: int, anchor_alerts: int = 200, engines=("onnx", "ke
             spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
             results = {"warm_up_classified_per_s_per_core": _warm_up(spark, warm_up, engine, engine)}
             for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", None)):  # None: the model's defaults
-                total, classified, seconds = _run_udf(spark, path, cuts, engine)
-                results[name] = dict(alerts=total, classified=classified, seconds=seconds,
-                                     alerts_per_s_per_core=total / seconds, classified_per_s_per_core=classified / seconds)
+                results[name] = _measured_run(spark, path, cuts, engine)
             results["peak_rss_mb"] = _python_worker_peak_rss_mb()
             if engine == engines[0]:  # the epistemic option: the five fold models run too
                 _run_udf(spark, warm_up, SelectionCuts.none(), engine, "ensemble")
@@ -419,12 +424,11 @@ def bench_pipeline_lsst(n_alerts: int, models, rounds: int = 2) -> dict:
         for _ in range(rounds):
             for model_name in models:
                 for name, cuts in (("cuts_off", SelectionCuts.none()), ("cuts_on", None)):  # None: its defaults
-                    total, classified, seconds = _run_udf(spark, path, cuts, "onnx", model_name=model_name)
-                    out["models"][model_name][name].append(dict(
-                        alerts=total, classified=classified, seconds=seconds, alerts_per_s_per_core=total / seconds,
-                        classified_per_s_per_core=classified / seconds))
-                    print(f"{model_name}, {name}: {total} alerts, {classified} classified in {seconds:.1f} s: "
-                          f"{classified / seconds:.0f} classified/s/core, {total / seconds:.0f} alerts/s/core")
+                    run = _measured_run(spark, path, cuts, "onnx", model_name)
+                    out["models"][model_name][name].append(run)
+                    print(f"{model_name}, {name}: {run['alerts']} alerts, {run['classified']} classified in "
+                          f"{run['seconds']:.1f} s: {run['classified_per_s_per_core']:.0f} classified/s/core, "
+                          f"{run['alerts_per_s_per_core']:.0f} alerts/s/core")
         out["peak_rss_mb"] = _python_worker_peak_rss_mb()
         print(f"Python worker peak RSS {out['peak_rss_mb']:.0f} MB (with every model compared loaded)")
         spark.stop()
