@@ -239,8 +239,8 @@ def test_train_writes_a_verified_card_and_cross_validated_folds(tmp_path, monkey
 
     _plasticc()
     bts, tns = shared_path("bts_dev/bts_dev_lightcurves.parquet"), shared_path("tns_alerts/tns_lightcurves.parquet")
-    card = training.train(tmp_path / "tiny", seed=3, ztf_tables=[bts], n_folds=2, epochs=1, ztf_draws=1,
-                          non_supernova_tables=[tns], expert_non_supernovae=False, redshift_draws=1)
+    card = training.train(tmp_path / "tiny", seed=3, ztf_tables=[bts], n_folds=2, epochs=1, expert_epochs=1,
+                          ztf_draws=1, non_supernova_tables=[tns], expert_non_supernovae=False, redshift_draws=1)
     monkeypatch.setenv("FINK_T2_MODEL_DIR", str(tmp_path))
     assert read_card("tiny") == json.loads(json.dumps(card)) and card["format"] == "keras3_weights"
     general = {"model.weights.h5", "fold0.weights.h5", "fold1.weights.h5"}
