@@ -46,9 +46,11 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["fink_t2", "fink_t2.*"]) + ["fink_t2.model_files"],
     # The model cards and weights live in data/models/ at the top of the repository; installed, they are
-    # the package data of fink_t2.model_files (found by fink_t2.models.bundled_model_dir).
+    # the package data of fink_t2.model_files (found by fink_t2.models.bundled_model_dir); an ensemble keeps
+    # each member's weights in a folder of its own (t2/NAME/seedS/).
     package_dir={"fink_t2.model_files": "data/models"},
-    package_data={"fink_t2": ["data/*.parquet", "data/*.properties"], "fink_t2.model_files": ["t2/*.json", "t2/*/*"]},
+    package_data={"fink_t2": ["data/*.parquet", "data/*.properties"],
+                  "fink_t2.model_files": ["t2/*.json", "t2/*/*", "t2/*/*/*"]},
     install_requires=RUNTIME,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["fink-t2=fink_t2.cli:main"]},

@@ -1,4 +1,5 @@
-"""Command line: ``fink-t2 classify`` (alerts -> parquet), ``data``, ``train``, ``evaluate`` and ``bench``.
+"""Command line: ``fink-t2 classify`` (alerts -> parquet), ``data``, ``train``, ``ensemble``, ``evaluate`` and
+``bench``.
 
 Also runnable as ``spark-submit fink_t2/cli.py classify INPUT OUTPUT`` (imports are
 absolute so that the file works as a script once the package is installed).
@@ -156,6 +157,15 @@ def export_command(args) -> int:
     card = export_onnx(card_path(args.model))
     print(f"fink-t2: {args.model}: {len(card['onnx']['files'])} ONNX graph(s), opset {card['onnx']['opset']}, "
           f"recorded in {card_path(args.model)}")
+    return 0
+
+
+def ensemble_command(args) -> int:
+    from fink_t2.ensemble import combine
+
+    card = combine(args.members, Path(args.out))
+    print(f"fink-t2: ensemble {card['id']} of {len(card['ensemble']['members'])} models, "
+          f"{len(card['onnx']['files'])} ONNX graph(s) -> {args.out}; calibrate and evaluate it next")
     return 0
 
 
@@ -327,6 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "card (needs the train extra; train does it itself)")
     export.add_argument("model", choices=models, metavar="NAME", help=f"model name, one of: {', '.join(models)}")
     export.set_defaults(run=export_command)
+
+    ensemble = sub.add_parser("ensemble", help="one model whose probabilities are the mean of models trained by "
+                                               "one recipe with different seeds (needs the train extra)")
+    ensemble.add_argument("members", nargs="+", help="the members' model cards (NAME.json, as train wrote them)")
+    ensemble.add_argument("--out", required=True, help="weights folder, e.g. data/models/t2/NAME (card: NAME.json "
+                                                       "beside it)")
+    ensemble.set_defaults(run=ensemble_command)
 
     calibrate = sub.add_parser("calibrate", help="fit the temperature that calibrates a cross-validated model's "
                                                  "probabilities on its out-of-fold predictions; stored in its card")

@@ -60,10 +60,11 @@ def explain(path, object_id: str, model_name: Optional[str] = None) -> dict:
     Returns a dict: ``points`` (time_days, flux_fluxcal, fluxerr_fluxcal, band index, each (m,)),
     ``times_days`` (T,) the GP grid, ``gp_mean`` and ``gp_std`` (T, B) FLUXCAL, ``bands``,
     ``classes``, ``probabilities`` (K,), ``uncertainty``, ``predicted`` (class name), ``network``
-    (``general`` or ``expert``), ``cam`` (T,) and ``logit_rest`` (the auxiliary inputs' and bias's
-    share of the predicted class's logit: ``cam.mean() + logit_rest`` is that logit).
+    (``general`` or ``expert``; of an ensemble, its first member's), ``cam`` (T,) and ``logit_rest`` (the
+    auxiliary inputs' and bias's share of the predicted class's logit: ``cam.mean() + logit_rest`` is that
+    logit).
     """
-    from .t2net import class_activation_map, load_networks
+    from .t2net import class_activation_map, load_networks, member_files
 
     model_name = model_name or DEFAULT_MODEL
     card, root = check_model(model_name)
@@ -79,7 +80,7 @@ def explain(path, object_id: str, model_name: Optional[str] = None) -> dict:
     probabilities, uncertainty = load_model(model_name).predict(gp_mean, span_days)
     predicted = card["classes"][int(np.argmax(probabilities[0]))]
 
-    general, expert = load_networks(card, root, card["weights"])
+    general, expert = load_networks(card, root, member_files(card, card["weights"])[0])
     in_expert = expert is not None and predicted in card["expert"]["classes"]
     network, classes = (expert, card["expert"]["classes"]) if in_expert else (general, card["classes"])
     cam, logit_rest = class_activation_map(network, network_inputs(gp_mean, span_days, card), classes.index(predicted))

@@ -27,7 +27,7 @@ stored in the model card, so no custom-object deserialisation is needed. This mo
 is for training and for the Keras engine (the ``train`` extra); inference runs the
 exported ONNX graph (``onnx_export``) without Keras.
 """
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import keras
 import numpy as np
@@ -94,7 +94,7 @@ def build_network(n_times: int, n_channels: int, n_classes: int, n_aux: int, d_m
     return keras.Model([flux, aux], probabilities, name=name)
 
 
-def with_expert(general, expert, group: list, n_classes: int):
+def with_expert(general, expert, group: list, n_classes: int, name: str = "t2_with_expert"):
     """One Keras model: ``general`` (n_classes outputs) with ``expert`` sharing out the mass of ``group``.
 
     ``group``: the general network's class indices that the expert's outputs stand for, in its order.
@@ -106,7 +106,7 @@ def with_expert(general, expert, group: list, n_classes: int):
     p_general, p_expert = general(inputs), expert(inputs)
     group_mass = keras.ops.sum(p_general * to_classes.sum(axis=0), axis=1, keepdims=True)
     probabilities = p_general * outside + group_mass * keras.ops.matmul(p_expert, to_classes)
-    return keras.Model(inputs, probabilities, name="t2_with_expert")
+    return keras.Model(inputs, probabilities, name=name)
 
 
 def divided_by(network, class_weights):
@@ -122,38 +122,81 @@ def _inputs_like(network):
     return [keras.Input(t.shape[1:], name=t.name) for t in network.inputs]
 
 
-def load_networks(card: dict, root, weights: str):
+def member_files(card: dict, weights: str) -> list:
+    """Weight file ``weights`` of each member of an ensemble card (``ensemble.members``: one folder per
+    member), relative to the model's folder; ``[weights]`` for a single model."""
+    members = card.get("ensemble", {}).get("members")
+    return [f"{member['folder']}/{weights}" for member in members] if members else [weights]
+
+
+def expert_file(card: dict, weights: str) -> str:
+    """The expert's weight file beside general weight file ``weights``: the card's ``expert.weights_prefix``
+    before the file name."""
+    path = PurePosixPath(weights)
+    return str(path.with_name(card["expert"]["weights_prefix"] + path.name))
+
+
+def load_networks(card: dict, root, weights: str, suffix: str = ""):
     """The networks of a ``keras3_weights`` card as trained, from weight file ``weights`` in folder
-    ``root``: ``(general, expert)``, the expert (same weight file name plus the card's
-    ``expert.weights_prefix``) None where the card has none. Class weights are not divided out."""
+    ``root``: ``(general, expert)``, the expert (``expert_file``) None where the card has none; ``suffix``
+    ends their names. Class weights are not divided out."""
     from .models import n_input_channels
 
     def network(classes, filename, name):
         built = build_network(card["n_times"], n_input_channels(card), len(classes), len(card.get("aux_inputs", [])),
-                              name=name, **card["architecture"])
+                              name=name + suffix, **card["architecture"])
         built.load_weights(str(Path(root) / filename))
         return built
 
     general = network(card["classes"], weights, "t2")
     if "expert" not in card:
         return general, None
-    return general, network(card["expert"]["classes"], card["expert"]["weights_prefix"] + weights, "t2_expert")
+    return general, network(card["expert"]["classes"], expert_file(card, weights), "t2_expert")
 
 
 def load_network(card: dict, root, weights: str):
     """The Keras model of a ``keras3_weights`` card from weight file ``weights`` in folder ``root``: the
-    general network, its class weights divided out, with the expert where the card has one."""
+    general network, its class weights divided out, with the expert where the card has one. For an
+    ensemble card, the mean of its members' probabilities, each member fed the flux scaled as it was
+    trained (``rescaled``; the card's ``input_scaling`` is its first member's)."""
+    members = card.get("ensemble", {}).get("members")
+    if not members:
+        return _single_network(card, root, weights)
+    networks = [_single_network(card, root, filename, f"_{i}") for i, filename in enumerate(member_files(card, weights))]
+    inputs = _inputs_like(networks[0])
+    outputs = [network([rescaled(inputs[0], card["input_scaling"], member["input_scaling"], len(card["bands"])),
+                        *inputs[1:]]) for network, member in zip(networks, members)]
+    return keras.Model(inputs, layers.Average(name="mean_of_members")(outputs), name="t2_ensemble")
+
+
+def _single_network(card: dict, root, weights: str, suffix: str = ""):
+    """``load_network`` of one trained model (an ensemble's member: ``weights`` in its folder)."""
     def unweighted(network, filename):
         class_weights = card.get("class_weights", {}).get(filename)
         return network if class_weights is None else divided_by(network, class_weights)
 
-    general, expert = load_networks(card, root, weights)
+    general, expert = load_networks(card, root, weights, suffix)
     general = unweighted(general, weights)
     if expert is None:
         return general
-    expert = unweighted(expert, card["expert"]["weights_prefix"] + weights)
+    expert = unweighted(expert, expert_file(card, weights))
     group = [card["classes"].index(c) for c in card["expert"]["classes"]]
-    return with_expert(general, expert, group, len(card["classes"]))
+    return with_expert(general, expert, group, len(card["classes"]), "t2_with_expert" + suffix)
+
+
+def rescaled(flux, scaling: dict, member_scaling: dict, n_bands: int):
+    """Network input ``flux`` (n, T, C) scaled with ``scaling`` (``peak_normalized_robust``: (p - center) /
+    scale per band, the first ``n_bands`` channels) turned into the same flux scaled with
+    ``member_scaling``: x' = x scale / scale' + (center - center') / scale'. Time channels pass unchanged."""
+    if member_scaling == scaling:
+        return flux
+    if {scaling["method"], member_scaling["method"]} != {"peak_normalized_robust"}:
+        raise ValueError("ensemble members with different input scalings must all be peak_normalized_robust")
+    scale, member_scale = np.asarray(scaling["scale"]), np.asarray(member_scaling["scale"])
+    offset = (np.asarray(scaling["center"]) - np.asarray(member_scaling["center"])) / member_scale
+    n_other = flux.shape[-1] - n_bands
+    gain = np.concatenate([scale / member_scale, np.ones(n_other)]).astype(np.float32)
+    return flux * gain + np.concatenate([offset, np.zeros(n_other)]).astype(np.float32)
 
 
 def class_activation_map(network, inputs, class_index: int):

@@ -56,6 +56,9 @@ def test_the_wheel_carries_the_models_and_classifies_from_anywhere(wheel_venv, t
     venv = str(root / "venv")
     assert site[0].startswith(venv) and site[1].startswith(venv), site   # the installed package, not the checkout
     assert site[2] == "[]"                                                 # no TensorFlow nor Keras installed
+    # every bundled model's files are in the wheel, as its card lists them (an ensemble's members' folders too)
+    _run([str(python), "-c", "import fink_t2.models as m; [m.check_model(n) for n in m.available_models() "
+          "if 'package' not in m.read_card(n)['source']]"], 120, cwd=tmp_path)
 
     started = time.perf_counter()
     run = _run([str(python.parent / "fink-t2"), "classify"], 600, cwd=tmp_path)  # the bundled sample, default model
