@@ -27,7 +27,7 @@ import numpy as np
 from .probabilities import UNCERTAINTY_KINDS, normalized_entropy, normalized_mutual_information, temperature_scaled
 
 #: The model each survey's alerts get by default.
-DEFAULT_MODELS = {"ztf": "t2-ztf-gr-v3", "lsst": "t2-lsst-ugrizy-forced-v6"}
+DEFAULT_MODELS = {"ztf": "t2-ztf-gr-v3", "lsst": "t2-lsst-ugrizy-forced-v6x3"}
 DEFAULT_MODEL = DEFAULT_MODELS["ztf"]
 ENGINES = ("onnx", "keras")
 #: Objects per forward pass, per engine. ONNX Runtime: attention is n x 100 x 100 per head, and the arena
