@@ -22,6 +22,10 @@ expert says; the other classes keep the general network's probabilities:
 A network fitted with class weights w_c learns p(c | x) w_c / sum_k p(k | x) w_k;
 ``divided_by`` undoes that at inference, so probabilities follow the training frequencies.
 
+A seed ensemble (a card with ``ensemble.members``, written by ``ensemble.combine``) is the
+mean of the probabilities of several such models trained by one recipe, each in a folder
+of its own (``member_files``) and fed the input scaling it was trained with (``rescaled``).
+
 Only weights are saved; the architecture is rebuilt from the hyper-parameters
 stored in the model card, so no custom-object deserialisation is needed. This module
 is for training and for the Keras engine (the ``train`` extra); inference runs the
