@@ -28,25 +28,28 @@ SHARED_ENTRIES = ("format", "survey", "classes", "bands", "wavelengths_a", "n_ti
 MEMBER_ENTRIES = ("onnx", "calibration", "metrics", "seed_spread")
 
 
+def recipe(card: dict) -> dict:
+    """What the members of an ensemble must share: ``SHARED_ENTRIES``, the expert's classes, the folds."""
+    cv = card.get("cv", {})
+    return {**{entry: card.get(entry) for entry in SHARED_ENTRIES},
+            "expert classes": card.get("expert", {}).get("classes"),
+            "folds": [cv.get(key) for key in ("folds", "data", "assignment")]}
+
+
 def check_members(cards: list):
-    """Raise ``ModelError`` unless ``cards`` (at least two) can be averaged: trained by fink-t2, the same
-    ``SHARED_ENTRIES``, expert classes and cross-validation folds, and different seeds."""
+    """Raise ``ModelError`` unless ``cards`` (at least two) can be averaged: single models trained by
+    fink-t2, of one ``recipe``, with different seeds."""
     if len(cards) < 2:
         raise ModelError("an ensemble needs at least two member models")
-    first = cards[0]
+    first = recipe(cards[0])
     for card in cards:
         if card.get("format") != "keras3_weights" or "ensemble" in card:
-            raise ModelError(f"model '{card.get('id')}' is not a single model trained by fink-t2: it cannot be a member")
-        for entry in SHARED_ENTRIES:
-            if card.get(entry) != first.get(entry):
-                raise ModelError(f"models '{first['id']}' and '{card['id']}' differ in {entry}: "
-                                 "members must be trained by the same recipe")
-        for entry in ("expert", "cv"):
-            mine, theirs = card.get(entry, {}), first.get(entry, {})
-            keys = ("classes",) if entry == "expert" else ("folds", "data", "assignment")
-            if (entry in card) != (entry in first) or any(mine.get(k) != theirs.get(k) for k in keys):
-                raise ModelError(f"models '{first['id']}' and '{card['id']}' differ in {entry}: "
-                                 "members must be trained by the same recipe")
+            raise ModelError(f"model '{card.get('id')}' is not a single model trained by fink-t2: it cannot be "
+                             "a member")
+        differing = [entry for entry, value in recipe(card).items() if value != first[entry]]
+        if differing:
+            raise ModelError(f"models '{cards[0]['id']}' and '{card['id']}' differ in {', '.join(differing)}: "
+                             "members must be trained by the same recipe")
     seeds = [card["training"]["seed"] for card in cards]
     if len(set(seeds)) < len(seeds):
         raise ModelError(f"members must have different seeds; they have {seeds}")

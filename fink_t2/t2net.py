@@ -166,7 +166,8 @@ def load_network(card: dict, root, weights: str):
     members = card.get("ensemble", {}).get("members")
     if not members:
         return _single_network(card, root, weights)
-    networks = [_single_network(card, root, filename, f"_{i}") for i, filename in enumerate(member_files(card, weights))]
+    networks = [_single_network(card, root, filename, f"_{i}")
+                for i, filename in enumerate(member_files(card, weights))]
     inputs = _inputs_like(networks[0])
     outputs = [network([rescaled(inputs[0], card["input_scaling"], member["input_scaling"], len(card["bands"])),
                         *inputs[1:]]) for network, member in zip(networks, members)]

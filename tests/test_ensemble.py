@@ -63,13 +63,17 @@ def test_an_ensemble_gives_the_mean_of_its_members(tmp_path, monkeypatch, rubin_
 
 
 def test_members_must_share_a_recipe_and_differ_in_seed(tmp_path):
+    """Members of another recipe (another grid of times) or of the same seed are refused, naming the
+    difference, before anything is written."""
     from fink_t2.ensemble import combine
     from fink_t2.models import ModelError
 
-    same_seed = [_member(tmp_path / "a", "t2-lsst-ugrizy-forced-v6", 0), _member(tmp_path / "b", "t2-lsst-ugrizy-forced-v4", 0)]
+    same_seed = [_member(tmp_path / "a", "t2-lsst-ugrizy-forced-v6", 0),
+                 _member(tmp_path / "b", "t2-lsst-ugrizy-forced-v4", 0)]
     with pytest.raises(ModelError, match=r"different seeds; they have \[0, 0\]"):
         combine(same_seed, tmp_path / "out")
-    other_grid = [_member(tmp_path / "c", "t2-lsst-ugrizy-forced-v6", 0), _member(tmp_path / "d", "t2-lsst-ugrizy-forced-v3", 1)]
+    other_grid = [_member(tmp_path / "c", "t2-lsst-ugrizy-forced-v6", 0),
+                  _member(tmp_path / "d", "t2-lsst-ugrizy-forced-v3", 1)]
     with pytest.raises(ModelError, match="differ in n_times"):  # 50 against 100 regular times
         combine(other_grid, tmp_path / "out")
     with pytest.raises(ModelError, match="at least two"):
