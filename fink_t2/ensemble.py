@@ -20,18 +20,25 @@ from pathlib import Path
 
 from .models import ModelError, file_sha256, verify_files
 
-#: Card entries every member must share: what the inputs are and what the outputs mean.
-SHARED_ENTRIES = ("format", "survey", "classes", "bands", "wavelengths_a", "n_times", "event_window_days", "bin_days",
-                  "gp_max_points", "gp_fit_max_points", "forced_photometry", "time_channels", "aux_inputs",
-                  "architecture")
+#: Card entries every member must share as they are written (the others of ``recipe`` as inference reads them).
+SHARED_ENTRIES = ("format", "classes", "bands", "wavelengths_a", "time_channels", "aux_inputs")
 #: Entries of the first member's card that describe that member alone, left out of the ensemble's.
 MEMBER_ENTRIES = ("onnx", "calibration", "metrics", "seed_spread")
 
 
 def recipe(card: dict) -> dict:
-    """What the members of an ensemble must share: ``SHARED_ENTRIES``, the expert's classes, the folds."""
+    """What the members of an ensemble must share: ``SHARED_ENTRIES``, and as inference reads them (an older
+    card leaves out entries whose default it had) the survey, the GP's preparation (window, bins, thinning,
+    times), forced photometry and the architecture; the expert's classes and the folds."""
+    from .classify import GPPreparation
+    from .models import reads_forced_photometry
+    from .t2net import ARCHITECTURE_DEFAULTS, HEADS
+
     cv = card.get("cv", {})
     return {**{entry: card.get(entry) for entry in SHARED_ENTRIES},
+            "survey": card.get("survey", "ztf"), "GP preparation": GPPreparation.of_card(card),
+            "forced_photometry": reads_forced_photometry(card),
+            "architecture": {**ARCHITECTURE_DEFAULTS, "head": HEADS[0], **card.get("architecture", {})},
             "expert classes": card.get("expert", {}).get("classes"),
             "folds": [cv.get(key) for key in ("folds", "data", "assignment")]}
 

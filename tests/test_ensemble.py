@@ -74,7 +74,7 @@ def test_members_must_share_a_recipe_and_differ_in_seed(tmp_path):
         combine(same_seed, tmp_path / "out")
     other_grid = [_member(tmp_path / "c", "t2-lsst-ugrizy-forced-v6", 0),
                   _member(tmp_path / "d", "t2-lsst-ugrizy-forced-v3", 1)]
-    with pytest.raises(ModelError, match="differ in n_times"):  # 50 against 100 regular times
+    with pytest.raises(ModelError, match="differ in GP preparation"):  # 50 against 100 regular times
         combine(other_grid, tmp_path / "out")
     with pytest.raises(ModelError, match="at least two"):
         combine(same_seed[:1], tmp_path / "out")
