@@ -18,7 +18,8 @@ import json
 import shutil
 from pathlib import Path
 
-from .models import ModelError, file_sha256, verify_files
+from .classify import GPPreparation
+from .models import ModelError, reads_forced_photometry, verify_files
 
 #: Card entries every member must share as they are written (the others of ``recipe`` as inference reads them).
 SHARED_ENTRIES = ("format", "classes", "bands", "wavelengths_a", "time_channels", "aux_inputs")
@@ -30,9 +31,7 @@ def recipe(card: dict) -> dict:
     """What the members of an ensemble must share: ``SHARED_ENTRIES``, and as inference reads them (an older
     card leaves out entries whose default it had) the survey, the GP's preparation (window, bins, thinning,
     times), forced photometry and the architecture; the expert's classes and the folds."""
-    from .classify import GPPreparation
-    from .models import reads_forced_photometry
-    from .t2net import ARCHITECTURE_DEFAULTS, HEADS
+    from .t2net import ARCHITECTURE_DEFAULTS, HEADS  # imports Keras (the train extra)
 
     cv = card.get("cv", {})
     return {**{entry: card.get(entry) for entry in SHARED_ENTRIES},
