@@ -129,23 +129,25 @@ def data_command(args) -> int:
 
 
 def train_command(args) -> int:
-    from fink_t2.training import train
+    from fink_t2.training import train, train_ensemble
 
     logging.getLogger("fink_t2").setLevel(logging.INFO)
     kinds = None
     if args.history_kinds:
         kinds = {name: float(p) for name, p in (item.split("=") for item in args.history_kinds.split(","))}
-    card = train(Path(args.out), seed=args.seed, ztf_tables=args.ztf_table, n_folds=args.folds, history_kinds=kinds,
-                 plasticc_dir=args.plasticc_dir, plasticc_draws=args.plasticc_draws, epochs=args.epochs,
-                 ztf_draws=args.ztf_draws, expert_epochs=args.expert_epochs, workers=args.workers, survey=args.survey,
-                 real_alerts=args.elasticc, alerts_in_general=args.elasticc_in_general,
-                 fine_tune_epochs=args.fine_tune_epochs, gp_fit_max_points=args.gp_fit_max_points,
-                 n_times=args.n_times,
-                 forced=args.forced,
-                 alert_draws=args.elasticc_draws, min_bands=args.min_bands,
-                 non_supernova_tables=args.non_supernovae_table or (),
-                 expert_non_supernovae=not args.non_supernovae_general_only, redshift_draws=args.redshift_draws,
-                 architecture={"head": args.head})
+    recipe = dict(ztf_tables=args.ztf_table, n_folds=args.folds, history_kinds=kinds, plasticc_dir=args.plasticc_dir,
+                  plasticc_draws=args.plasticc_draws, epochs=args.epochs, ztf_draws=args.ztf_draws,
+                  expert_epochs=args.expert_epochs, survey=args.survey, real_alerts=args.elasticc,
+                  alerts_in_general=args.elasticc_in_general, fine_tune_epochs=args.fine_tune_epochs,
+                  gp_fit_max_points=args.gp_fit_max_points, n_times=args.n_times, forced=args.forced,
+                  alert_draws=args.elasticc_draws, min_bands=args.min_bands,
+                  non_supernova_tables=args.non_supernovae_table or (),
+                  expert_non_supernovae=not args.non_supernovae_general_only, redshift_draws=args.redshift_draws,
+                  architecture={"head": args.head})
+    if len(args.seed) == 1:
+        card = train(Path(args.out), args.seed[0], args.workers, **recipe)
+    else:
+        card = train_ensemble(Path(args.out), args.seed, args.workers, **recipe)
     print(f"fink-t2: model {card['id']} trained in {card['training']['seconds']} s -> {args.out}")
     return 0
 
@@ -277,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a t2 model on ZTF-like PLAsTiCC (+ labelled ZTF) light curves "
                                          "(needs the train extra)")
     train.add_argument("--out", required=True, help="weights folder, e.g. data/models/t2/NAME (card: NAME.json beside it)")
-    train.add_argument("--seed", type=int, default=0, help="seed of the draws and of the fits (default: 0)")
+    train.add_argument("--seed", type=int, nargs="+", default=[0],
+                       help="seed of the draws and of the fits (default: 0); several seeds train one member each, "
+                            "fitted together, and write their ensemble (as `fink-t2 ensemble` does)")
     train.add_argument("--survey", default="ztf", choices=SURVEYS,
                        help="ztf: ZTF-like g r light curves; lsst: LSST-like u g r i z y (default: ztf)")
     train.add_argument("--plasticc-draws", type=int, default=1, help="history draws per PLAsTiCC object (default: 1)")
@@ -321,7 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--min-bands", type=int, default=2,
                        help="bands a training sample needs points in, 1 to learn single-band light curves too "
                             "(default: 2)")
-    train.add_argument("--folds", type=int, default=5, help="cross-validation folds over --ztf-table (default: 5)")
+    train.add_argument("--folds", type=int, default=5,
+                       help="cross-validation folds over --ztf-table or --elasticc (default: 5); 0: the shipped "
+                            "networks alone, without cross-validation")
     train.add_argument("--epochs", type=int, default=30, help="epochs of the general network (default: 30)")
     train.add_argument("--ztf-draws", type=int, default=10, help="history draws per real ZTF object (default: 10)")
     train.add_argument("--expert-epochs", type=int, default=training.EXPERT_EPOCHS,

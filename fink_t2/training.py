@@ -39,6 +39,7 @@ import shutil
 import time
 import zlib
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -251,21 +252,95 @@ def _fit_and_save(path, x, aux, y, weights, seed, epochs, architecture, n_classe
     return int(network.count_params())
 
 
-def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_dir=None, plasticc_draws: int = 1,
-          ztf_draws: int = 10, epochs: int = 30, expert_epochs: int = EXPERT_EPOCHS, architecture=None,
-          workers: Optional[int] = None, survey: str = "ztf", history_kinds: Optional[dict] = None,
-          real_alerts=None, alerts_in_general: bool = False, forced: bool = False, alert_draws: int = 0,
-          min_bands: int = 2, non_supernova_tables=(), expert_non_supernovae: bool = True,
-          redshift_draws: int = 0, fine_tune_epochs: int = FINE_TUNE_EPOCHS,
-          gp_fit_max_points: Optional[int] = None, n_times: int = N_TIMES) -> dict:
-    """Train a model into ``out`` (weights folder; the card goes to ``out.parent / (out.name + '.json')``).
+@dataclass
+class FitPlan:
+    """The networks of one model, planned before any is fitted.
+
+    ``fits``: weight file -> (samples it is fitted on (n,) bool, their class indices (n,), epochs, number of
+    classes, the weight file it starts from or None); on inputs ``x`` (n, T, C) and ``aux`` (n, A).
+    ``class_weights``: each fit's (n_classes,). ``card``: the model card but for what fitting tells (its files'
+    checksums, class weights, parameter count and seconds). ``uses``: the weight files the model ships.
+    """
+
+    out: Path
+    seed: int
+    architecture: dict
+    x: np.ndarray
+    aux: np.ndarray
+    fits: dict
+    class_weights: dict
+    uses: dict
+    card: dict
+
+
+def train(out: Path, seed: int = 0, workers: Optional[int] = None, **recipe) -> dict:
+    """Train the model of ``plan_fits(out, seed, **recipe)`` into ``out`` (weights folder; the card goes to
+    ``out.parent / (out.name + '.json')``), export its ONNX graphs and return its card.
+
+    The networks are fitted ``workers`` at a time (default: one per CPU core), each in its own process with
+    one thread: these small networks use a core far better that way than one network on several threads
+    (measured 1.5x the throughput on 2 cores). The ONNX graphs that inference runs are exported last
+    (``onnx_export``).
+    """
+    from .onnx_export import export_onnx
+
+    start_time = time.perf_counter()
+    plan = plan_fits(out, seed, **recipe)
+    n_parameters = fit_all([plan], workers, start_time)[0]
+    card_path = write_card(plan, n_parameters, time.perf_counter() - start_time)
+    card = export_onnx(card_path)
+    log.info("wrote %s and %s (weights and ONNX graphs)", card_path, plan.out)
+    return card
+
+
+def train_ensemble(out: Path, seeds, workers: Optional[int] = None, **recipe) -> dict:
+    """Train one model of ``plan_fits(..., **recipe)`` per seed of ``seeds`` and write their seed ensemble
+    (``ensemble.combine``) into ``out``; returns its card.
+
+    Every member's networks are fitted in one pool of ``workers`` processes (see ``train``), those that
+    others start from first, so that no core waits for one member's last fit while another's are left.
+    The members' own folders are removed once combined; the card's ``training.seconds`` is the whole run's.
+    """
+    import tempfile
+
+    from .ensemble import combine
+
+    if len(seeds) < 2 or len(set(seeds)) < len(seeds):
+        raise ValueError(f"an ensemble needs at least two members, each with a seed of its own; got seeds {seeds}")
+    start_time = time.perf_counter()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{out.name}.members-", dir=out.parent) as members:
+        plans = [plan_fits(Path(members) / f"seed{seed}" / out.name, seed, **recipe) for seed in seeds]
+        counts = fit_all(plans, workers, start_time)
+        seconds = time.perf_counter() - start_time  # the members' fits are not timed apart
+        card_paths = [write_card(plan, n_parameters, seconds) for plan, n_parameters in zip(plans, counts)]
+        card = combine(card_paths, out)
+    card["training"]["seconds"] = round(time.perf_counter() - start_time)
+    card["training"]["members_fitted"] = "together, in one run (fink-t2 train --seed with several seeds)"
+    card_path = out.parent / f"{out.name}.json"
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    log.info("wrote %s and %s (an ensemble of %d members)", card_path, out, len(plans))
+    return card
+
+
+def plan_fits(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_dir=None,
+              plasticc_draws: int = 1, ztf_draws: int = 10, epochs: int = 30, expert_epochs: int = EXPERT_EPOCHS,
+              architecture=None, survey: str = "ztf", history_kinds: Optional[dict] = None, real_alerts=None,
+              alerts_in_general: bool = False, forced: bool = False, alert_draws: int = 0, min_bands: int = 2,
+              non_supernova_tables=(), expert_non_supernovae: bool = True, redshift_draws: int = 0,
+              fine_tune_epochs: int = FINE_TUNE_EPOCHS, gp_fit_max_points: Optional[int] = None,
+              n_times: int = N_TIMES) -> FitPlan:
+    """The training samples and networks of one model (``FitPlan``), drawn with ``seed``, to be fitted into
+    ``out``.
 
     ``survey`` (``surveys.ADAPTERS``) chooses the bands, wavelengths and alert history (the survey's
     ``BANDS``, ``WAVELENGTHS_A``, ``HISTORY_DAYS``) and how PLAsTiCC is drawn: ZTF-like g r, or as simulated.
 
     With ``ztf_tables`` (labelled real ZTF light curves, ``datasets.read_ztf_tables``) those objects join the
     training set and ``n_folds`` fold models are trained too, each without the
-    objects of its fold (by objectId, across the tables), for cross-validated evaluation; the real
+    objects of its fold (by objectId, across the tables), for cross-validated evaluation (``n_folds=0``: the
+    shipped networks alone, and a card without ``cv``); the real
     non-supernovae of ``non_supernova_tables`` (``datasets.NON_SUPERNOVA_CLASSES``) join them. Unless
     ``expert_epochs`` is 0, a real-data expert (see ``t2net.with_expert``) is trained on those objects alone,
     over the classes they hold (without the non-supernova classes unless ``expert_non_supernovae``), with its
@@ -281,16 +356,10 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
     the regular times of the GP mean, the networks' input length (the card says it too). Training
     samples need >= 2 points in >= ``min_bands`` bands (1: single-band light curves are learned too).
     ``forced`` (LSST): light curves with forced photometry, every PLAsTiCC epoch and the alerts'
-    ``prvDiaForcedSources``; the card says so and inference then reads them. The
-    networks are fitted ``workers`` at a time (default: one per CPU core), each in its own process with
-    one thread: these small networks use a core far better that way than one
-    network on several threads (measured 1.5x the throughput on 2 cores). The ONNX graphs
-    that inference runs are exported last (``onnx_export``). Returns the card.
+    ``prvDiaForcedSources``; the card says so and inference then reads them.
     """
-    from .onnx_export import export_onnx
     from .t2net import ARCHITECTURE_DEFAULTS
 
-    start_time = time.perf_counter()
     out = Path(out)
     architecture = {**ARCHITECTURE_DEFAULTS, **(architecture or {})}
     rng = np.random.default_rng(seed)
@@ -338,14 +407,16 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
         flux_parts.append(gp_flux)
         span_parts.append(span_days)
         y_parts.append(np.array([class_index[c] for c in labels]))
-        folds = fold_of(origin.to_numpy()[selected], n_folds) if name != "plasticc" else np.full(len(selected), -1)
+        # fold of each real sample (all 0 without cross-validation), -1 for the simulated ones
+        folds = (np.full(len(selected), -1) if name == "plasticc" else
+                 fold_of(origin.to_numpy()[selected], n_folds) if n_folds else np.zeros(len(selected), dtype=np.int64))
         fold_parts.append(folds)
     gp_flux, span_days, y, folds = (np.concatenate(p) for p in (flux_parts, span_parts, y_parts, fold_parts))
     # Scaling fitted on the simulated set only: no real object leaks into it.
     inputs = {"input_scaling": fit_scaling(flux_parts[0]), "time_channels": TIME_CHANNEL_NAMES,
               "aux_inputs": AUX_INPUT_NAMES}
     x, aux = network_inputs(gp_flux, span_days, inputs)
-    log.info("preprocessing: %.0f s, %d training samples", time.perf_counter() - start_time, len(y))
+    log.info("seed %d: %d training samples", seed, len(y))
 
     out.mkdir(parents=True, exist_ok=True)
     real = folds >= 0  # the real samples (none without ztf_tables or real_alerts)
@@ -370,47 +441,15 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
                      for f, use in uses.items()})
     # Each fit weights the classes by its own samples; the card keeps the weights, which inference divides out.
     weights = {f: class_weights(labels[use], n_classes) for f, (use, labels, _, n_classes, _) in fits.items()}
-    n_parameters = {}
-    with ProcessPoolExecutor(workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_single_threaded_worker) as pool:
-
-        def submit(filename):
-            use, labels, n_epochs, n_classes, init = fits[filename]
-            return pool.submit(_fit_and_save, out / filename, x[use], aux[use], labels[use],
-                               weights[filename][labels[use]], seed, n_epochs, architecture, n_classes, init)
-
-        # A fine-tuning is queued as soon as the network it starts from is saved, not after every other fit of
-        # the first round: no core waits idle for the round's last fit (up to one fit's time on 2 cores).
-        starting_from = {}  # weight file -> the fits that start from it
-        for filename, (*_, init) in fits.items():
-            if init is not None:
-                starting_from.setdefault(Path(init).name, []).append(filename)
-        jobs = {submit(filename): filename for filename, (*_, init) in fits.items() if init is None}
-        while jobs:
-            done, _ = wait(jobs, return_when=FIRST_COMPLETED)
-            for job in done:
-                filename = jobs.pop(job)
-                n_parameters[filename] = job.result()
-                log.info("%s: %d samples, %.0f s elapsed", filename, fits[filename][0].sum(),
-                         time.perf_counter() - start_time)
-                jobs.update({submit(f): f for f in starting_from.get(filename, [])})
-    if PLASTICC_ONLY in fits:  # a starting point only
-        (out / PLASTICC_ONLY).unlink()
-        del weights[PLASTICC_ONLY]
-    for filename in set(uses) - set(fits):  # a general network that saw no real sample serves every fold
-        shutil.copyfile(out / "model.weights.h5", out / filename)
-        weights[filename] = weights["model.weights.h5"]
-
     card = {
         "id": out.name,
         "description": f"t2 transformer (Allam & McEwen 2021) trained by fink-t2 on {survey.upper()}-like "
                        f"{'/'.join(config['bands'])} light curves{' with forced photometry' if forced else ''}.",
         "format": "keras3_weights",
-        "source": {"path": out.name, "sha256": {f: file_sha256(out / f) for f in weights}},
+        "source": None,  # the files' checksums, once fitted (write_card)
         "weights": "model.weights.h5",
         "architecture": architecture,
-        "n_parameters": sum(n_parameters[f] for f in ("model.weights.h5", EXPERT_PREFIX + "model.weights.h5")
-                            if f in n_parameters),
+        "n_parameters": None,
         "classes": list(CLASSES),
         "survey": survey,
         "forced_photometry": forced,
@@ -422,7 +461,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
         "gp_max_points": preparation.max_points,
         "gp_fit_max_points": preparation.fit_max_points,
         **inputs,
-        "class_weights": {f: w.round(6).tolist() for f, w in weights.items()},
+        "class_weights": None,
         "training_data": {
             "plasticc_train": {"objects": int(sets[0][2].nunique()), "draws_per_object": plasticc_draws,
                                **({"ztf_like": {"peak_mag_range": PEAK_MAG_RANGE, "depth_mag": ZTF_DEPTH_MAG,
@@ -437,7 +476,7 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
                                " at inference",
         },
         "training": {"seed": seed, "epochs": epochs, "optimizer": f"Adam, cosine decay from {LEARNING_RATE}", "batch_size": BATCH_SIZE,
-                     "seconds": round(time.perf_counter() - start_time)},
+                     "seconds": None},
     }
     real_name = sets[1][0] if len(sets) > 1 else None
     if ztf_tables:
@@ -482,8 +521,67 @@ def train(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plasticc_di
             "training_data": f"the labelled data of training_data.{real_name} alone (same samples and folds)",
             "samples_per_class": {CLASSES[k]: int(n) for k, n in zip(*np.unique(y[real], return_counts=True))},
         }
+    if not n_folds:  # the shipped networks alone
+        card.pop("cv", None)
+    return FitPlan(out, seed, architecture, x, aux, fits, weights, uses, card)
+
+
+def fit_all(plans, workers: Optional[int], start_time: float) -> list:
+    """Fit the networks of every ``FitPlan`` of ``plans`` in one pool of ``workers`` processes (default: one
+    per CPU core) and save each to its plan's folder; returns each plan's parameter count per weight file.
+
+    The networks that others start from are queued first, and a fine-tuning as soon as the network it starts
+    from is saved, so that no core waits idle while a fit is left to start.
+    """
+    n_parameters = [{} for _ in plans]
+    with ProcessPoolExecutor(workers or os.cpu_count(), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_single_threaded_worker) as pool:
+
+        def submit(i, filename):
+            plan = plans[i]
+            use, labels, n_epochs, n_classes, init = plan.fits[filename]
+            return pool.submit(_fit_and_save, plan.out / filename, plan.x[use], plan.aux[use], labels[use],
+                               plan.class_weights[filename][labels[use]], plan.seed, n_epochs, plan.architecture,
+                               n_classes, init)
+
+        starting_from = {}  # (plan, weight file) -> the fits that start from it
+        for i, plan in enumerate(plans):
+            for filename, (*_, init) in plan.fits.items():
+                if init is not None:
+                    starting_from.setdefault((i, Path(init).name), []).append(filename)
+        first = sorted(((i, f) for i, plan in enumerate(plans) for f, (*_, init) in plan.fits.items() if init is None),
+                       key=lambda job: job not in starting_from)  # stable: the starting points, then the others
+        jobs = {submit(i, f): (i, f) for i, f in first}
+        while jobs:
+            done, _ = wait(jobs, return_when=FIRST_COMPLETED)
+            for job in done:
+                i, filename = jobs.pop(job)
+                n_parameters[i][filename] = job.result()
+                log.info("seed %d: %s: %d samples, %.0f s elapsed", plans[i].seed, filename,
+                         plans[i].fits[filename][0].sum(), time.perf_counter() - start_time)
+                jobs.update({submit(i, f): (i, f) for f in starting_from.get((i, filename), [])})
+    return n_parameters
+
+
+def write_card(plan: FitPlan, n_parameters: dict, seconds: float) -> Path:
+    """Complete the card of ``plan`` once its networks are fitted (``n_parameters``: parameter count per weight
+    file; ``seconds`` of training) and write it beside ``plan.out``; returns its path.
+
+    The PLAsTiCC-only starting point is removed, and a general network that saw no real sample is copied to
+    every fold file it serves; the card records each file's checksum and class weights.
+    """
+    out, weights, card = plan.out, dict(plan.class_weights), plan.card
+    if PLASTICC_ONLY in weights:  # a starting point only
+        (out / PLASTICC_ONLY).unlink()
+        del weights[PLASTICC_ONLY]
+    for filename in set(plan.uses) - set(plan.fits):  # a general network that saw no real sample serves every fold
+        shutil.copyfile(out / "model.weights.h5", out / filename)
+        weights[filename] = weights["model.weights.h5"]
+    card["source"] = {"path": out.name, "sha256": {f: file_sha256(out / f) for f in weights}}
+    card["n_parameters"] = sum(n_parameters[f] for f in ("model.weights.h5", EXPERT_PREFIX + "model.weights.h5")
+                               if f in n_parameters)
+    card["class_weights"] = {f: w.round(6).tolist() for f, w in weights.items()}
+    card["training"]["seconds"] = round(seconds)
     card_path = out.parent / f"{out.name}.json"
     card_path.write_text(json.dumps(card, indent=2) + "\n")
-    card = export_onnx(card_path)
-    log.info("wrote %s and %s (weights and ONNX graphs)", card_path, out)
-    return card
+    return card_path

@@ -314,3 +314,44 @@ def test_lsst_training_with_an_elasticc_expert(tmp_path, monkeypatch, in_general
     result = evaluate("tiny-lsst", "elasticc")
     assert result["cross_validated"] and result["objects"] == 5282 and set(result["per_class"]) == {"SNIa", "SNII"}
     assert result["data"] == ("elasticc+forced" if in_general else "elasticc")  # read as the model was trained
+
+
+def _weight_arrays(path) -> dict:
+    """Every array of a Keras weight file, by its path in the file."""
+    import h5py
+
+    arrays = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, item: arrays.update({name: item[()]}) if isinstance(item, h5py.Dataset) else None)
+    return arrays
+
+
+@requires_train_extra
+def test_an_ensemble_trained_in_one_run_has_the_networks_its_members_get_alone(tmp_path, monkeypatch):
+    """``train_ensemble`` fits every member in one pool and combines them. Trained without folds, each
+    member's shipped networks are those of the same seed trained alone with cross-validation folds: neither
+    the folds nor sharing the pool change a weight, so the figures of a cross-validated run hold for them."""
+    from fink_t2.models import load_model
+
+    _plasticc()
+    recipe = dict(survey="lsst", real_alerts=shared_path("rubin_alerts/elasticc"), epochs=1, expert_epochs=1,
+                  alerts_in_general=True, fine_tune_epochs=1, forced=True, alert_draws=1, gp_fit_max_points=24,
+                  n_times=50)
+    with pytest.raises(ValueError, match="a seed of its own"):
+        training.train_ensemble(tmp_path / "same", [4, 4], **recipe)
+    training.train(tmp_path / "alone", seed=1, n_folds=2, **recipe)
+    card = training.train_ensemble(tmp_path / "pair", [0, 1], n_folds=0, **recipe)
+    assert "cv" not in card and [member["seed"] for member in card["ensemble"]["members"]] == [0, 1]
+    shipped = ("model.weights.h5", "expert_model.weights.h5")
+    assert {f for f in card["source"]["sha256"] if f.endswith(".h5")} == {f"seed{s}/{f}" for s in (0, 1) for f in shipped}
+    assert not list(tmp_path.glob("pair.members-*"))  # the members' own folders are gone
+    for filename in shipped:
+        alone, member = _weight_arrays(tmp_path / "alone" / filename), _weight_arrays(tmp_path / "pair/seed1" / filename)
+        other_seed = _weight_arrays(tmp_path / "pair/seed0" / filename)
+        assert alone.keys() == member.keys() and len(alone) > 5
+        assert all(np.array_equal(alone[name], member[name]) for name in alone)
+        assert not all(np.array_equal(other_seed[name], member[name]) for name in member)
+    monkeypatch.setenv("FINK_T2_MODEL_DIR", str(tmp_path))
+    gp_flux = np.random.default_rng(0).normal(100, 30, (3, 50, 6))
+    probabilities = load_model("pair").predict_proba(gp_flux, np.full(3, 40.0))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
