@@ -30,6 +30,10 @@ while the network learns. A network fitted with class weights w_c outputs
 p(c | x) * w_c up to normalisation; the card keeps each fit's weights and inference
 divides them out (``t2net.divided_by``), so the probabilities follow the class
 frequencies of the training set (for the expert: the real BTS population).
+
+A model's networks are planned first (``plan_fits``: its samples, and which networks it fits on which), then
+fitted in a pool of single-threaded processes (``fit_all``); several seeds' models can share one pool and make a
+seed ensemble (``train_ensemble``). Each network's weights depend on its seed and samples alone.
 """
 import json
 import logging
@@ -299,7 +303,8 @@ def train_ensemble(out: Path, seeds, workers: Optional[int] = None, **recipe) ->
 
     Every member's networks are fitted in one pool of ``workers`` processes (see ``train``), those that
     others start from first, so that no core waits for one member's last fit while another's are left.
-    The members' own folders are removed once combined; the card's ``training.seconds`` is the whole run's.
+    The members' own folders are removed once combined; the card's ``training.seconds`` is the whole run's
+    (up to the last fit, as a single model's).
     """
     import tempfile
 
@@ -316,7 +321,7 @@ def train_ensemble(out: Path, seeds, workers: Optional[int] = None, **recipe) ->
         seconds = time.perf_counter() - start_time  # the members' fits are not timed apart
         card_paths = [write_card(plan, n_parameters, seconds) for plan, n_parameters in zip(plans, counts)]
         card = combine(card_paths, out)
-    card["training"]["seconds"] = round(time.perf_counter() - start_time)
+    card["training"]["seconds"] = round(seconds)  # as a single model's: the fits, not the ONNX export
     card["training"]["members_fitted"] = "together, in one run (fink-t2 train --seed with several seeds)"
     card_path = out.parent / f"{out.name}.json"
     card_path.write_text(json.dumps(card, indent=2) + "\n")
