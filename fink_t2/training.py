@@ -373,6 +373,8 @@ def plan_fits(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plastic
               "simulate_ztf": survey == "ztf"}
     ztf_tables, non_supernova_tables = list(ztf_tables or []), list(non_supernova_tables or [])
     kinds = history_kinds or HISTORY_KINDS
+    if n_folds < 0 or n_folds == 1:
+        raise ValueError(f"n_folds must be 0 (no cross-validation) or at least 2; got {n_folds}")
     if non_supernova_tables and not ztf_tables:
         raise ValueError("non_supernova_tables join the real ZTF light curves: give ztf_tables too")
     if ztf_tables and survey != "ztf":

@@ -339,6 +339,8 @@ def test_an_ensemble_trained_in_one_run_has_the_networks_its_members_get_alone(t
                   n_times=50)
     with pytest.raises(ValueError, match="a seed of its own"):
         training.train_ensemble(tmp_path / "same", [4, 4], **recipe)
+    with pytest.raises(ValueError, match="0 .no cross-validation. or at least 2"):
+        training.train(tmp_path / "one-fold", n_folds=1, **recipe)
     training.train(tmp_path / "alone", seed=1, n_folds=2, **recipe)
     card = training.train_ensemble(tmp_path / "pair", [0, 1], n_folds=0, **recipe)
     assert "cv" not in card and [member["seed"] for member in card["ensemble"]["members"]] == [0, 1]
