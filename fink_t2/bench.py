@@ -246,7 +246,7 @@ def stage_costs(path: Path, engines, n_alerts: int = 20_000) -> dict:
     lightcurves, costs["lightcurves"] = _timed(lightcurves_from_alerts, *series)
     status, costs["cuts"] = _timed(apply_cuts, lightcurves, SelectionCuts.none())
     model = load_model(engine=engines[0])
-    (selected, gp_flux, span_days, _), costs["gp"] = _timed(
+    (selected, gp_flux, span_days, _, _), costs["gp"] = _timed(
         gp_inputs, lightcurves, status, model.wavelengths_a, GPPreparation.of_card(model.card))
     for engine in engines:
         model = load_model(engine=engine)

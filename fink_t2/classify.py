@@ -61,11 +61,14 @@ class GPPreparation:
 
 
 def gp_inputs(lightcurves: LightCurves, status: np.ndarray, wavelengths_a, preparation: GPPreparation,
-              gp_backend: str = "batched"):
+              gp_backend: str = "batched", first_detection_jd=None):
     """GP-interpolated model inputs of the objects whose status is ok: the step training shares with inference.
 
-    Each light curve goes through ``preparation`` before its GP is fitted.
-    Returns ``(selected (k,) indices, gp_flux (k, T, B) FLUXCAL, span_days (k,), status (n,))``;
+    Each light curve goes through ``preparation`` before its GP is fitted. ``first_detection_jd`` (n,): JD of
+    each object's first detection where its light curve starts later (ZTF's ``jdstarthist``); None or NaN: its
+    first point.
+    Returns ``(selected (k,) indices, gp_flux (k, T, B) FLUXCAL, span_days (k,), age_days (k,), status (n,))``:
+    the span from the first to the last point kept, the age from the first detection to that last point;
     objects whose GP fails get ``error:gp`` and are left out of ``selected``.
     """
     status = np.asarray(status, dtype=object).copy()
@@ -73,20 +76,25 @@ def gp_inputs(lightcurves: LightCurves, status: np.ndarray, wavelengths_a, prepa
     subset, gp_flux, fit = preparation.interpolate(lightcurves.subset(selected), wavelengths_a, gp_backend)
     gp_ok = fit.ok & np.isfinite(gp_flux).all(axis=(1, 2))
     status[selected[~gp_ok]] = "error:gp"
+    first_jd = lightcurves.jd_first[selected]
+    if first_detection_jd is not None:
+        first_jd = np.fmin(first_jd, np.asarray(first_detection_jd, dtype=float)[selected])
     span_days = subset.jd_last - subset.jd_first
-    return selected[gp_ok], gp_flux[gp_ok], span_days[gp_ok], status
+    age_days = subset.jd_last - first_jd
+    return selected[gp_ok], gp_flux[gp_ok], span_days[gp_ok], age_days[gp_ok], status
 
 
-def classify_batch(lightcurves: LightCurves, status: np.ndarray, model: T2Model, gp_backend: str = "batched"):
+def classify_batch(lightcurves: LightCurves, status: np.ndarray, model: T2Model, gp_backend: str = "batched",
+                   first_detection_jd=None):
     """Probabilities (n, n_classes) float32 and uncertainty (n,) float32 (NaN where status is not ok; see
-    ``T2Model.predict``), and the updated status (n,)."""
+    ``T2Model.predict``), and the updated status (n,). ``first_detection_jd``: see ``gp_inputs``."""
     probabilities = np.full((len(lightcurves), len(model.classes)), np.nan, dtype=np.float32)
     uncertainty = np.full(len(lightcurves), np.nan, dtype=np.float32)
     if not np.any(np.asarray(status) == STATUS_OK):
         return probabilities, uncertainty, np.asarray(status, dtype=object).copy()
-    selected, gp_flux, span_days, status = gp_inputs(lightcurves, status, model.wavelengths_a,
-                                                     GPPreparation.of_card(model.card), gp_backend)
-    predicted, predicted_uncertainty = model.predict(gp_flux, span_days)
+    selected, gp_flux, span_days, age_days, status = gp_inputs(
+        lightcurves, status, model.wavelengths_a, GPPreparation.of_card(model.card), gp_backend, first_detection_jd)
+    predicted, predicted_uncertainty = model.predict(gp_flux, span_days, age_days)
     model_ok = np.isfinite(predicted).all(axis=1) & np.isfinite(predicted_uncertainty)
     status[selected[~model_ok]] = "error:model"
     probabilities[selected[model_ok]] = predicted[model_ok]

@@ -143,7 +143,7 @@ def train_command(args) -> int:
                   alert_draws=args.elasticc_draws, min_bands=args.min_bands,
                   non_supernova_tables=args.non_supernovae_table or (),
                   expert_non_supernovae=not args.non_supernovae_general_only, redshift_draws=args.redshift_draws,
-                  architecture={"head": args.head})
+                  architecture={"head": args.head}, age_input=args.age_input)
     if len(args.seed) == 1:
         card = train(Path(args.out), args.seed[0], args.workers, **recipe)
     else:
@@ -322,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--history-kinds",
                        help=f"probabilities of the history draws, e.g. alert=0.3,early=0.2,full=0.2,first_days=0.3 "
                             f"(default: {','.join(f'{k}={v:g}' for k, v in training.HISTORY_KINDS.items())})")
+    train.add_argument("--age-input", action="store_true",
+                       help="ZTF: the networks also read the days since the object's first detection (an alert's "
+                            "jdstarthist at inference), which tells an older object's last 30 days from a young one")
     train.add_argument("--min-bands", type=int, default=2,
                        help="bands a training sample needs points in, 1 to learn single-band light curves too "
                             "(default: 2)")

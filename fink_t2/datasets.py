@@ -81,11 +81,20 @@ class LabelledPoints:
         flux and error in FLUXCAL): detections, or every epoch with a boolean ``detected`` column.
     labels : Series object_id -> t2 class name, one entry per object.
     bands : the band names, in index order.
+    first_detection_mjd : Series object_id -> MJD of the object's first detection, where its points may start
+        later (history draws); None: its first point.
     """
 
     points: pd.DataFrame
     labels: pd.Series
     bands: tuple
+    first_detection_mjd: Optional[pd.Series] = None
+
+    def first_detection(self) -> Optional[np.ndarray]:
+        """(n,) MJD of each object's first detection in ``labels`` order (the time of ``lightcurves()``), or None."""
+        if self.first_detection_mjd is None:
+            return None
+        return self.first_detection_mjd.reindex(self.labels.index).to_numpy(dtype=float)
 
     def lightcurves(self, max_days: Optional[float] = None) -> LightCurves:
         """Light curves in the order of ``labels``; ``max_days`` keeps the first D days after the first
@@ -115,13 +124,18 @@ class LabelledAlerts:
         magnitudes are non-detections).
     labels : Series object id -> t2 class name, one entry per alert (an object repeats).
     survey : ``"ztf"`` or ``"lsst"``.
-    first_detection_jd : (n,) JD of each alert's first detection, where the histories hold forced photometry.
+    first_detection_jd : (n,) JD of the first detection of each alert's object: with forced photometry, the first
+        detection among its history; for ZTF, what the alert's ``jdstarthist`` says. None: its first point.
     """
 
     histories: dict
     labels: pd.Series
     survey: str = "ztf"
     first_detection_jd: Optional[np.ndarray] = None
+
+    def first_detection(self) -> Optional[np.ndarray]:
+        """(n,) JD of each alert's first detection (``first_detection_jd``), or None."""
+        return self.first_detection_jd
 
     def lightcurves(self, max_days: Optional[float] = None) -> LightCurves:
         """One light curve per alert, from its own history; ``max_days`` keeps its first D days after its first
@@ -133,7 +147,11 @@ class LabelledAlerts:
 
 def read_tns_alerts(folder) -> LabelledAlerts:
     """The real alert rows of ``tns_alerts/alerts`` (Fink's ``cjd``, ``cfid``, ``cmagpsf``, ``csigmapsf`` and
-    ``TNS``), those whose TNS type maps to a t2 class (``TNS_TYPES``)."""
+    ``TNS``), those whose TNS type maps to a t2 class (``TNS_TYPES``).
+
+    The rows do not keep the alert's ``jdstarthist``: each object's first detection in
+    ``tns_lightcurves.parquet`` beside ``folder`` stands in for it (NaN where absent; that table starts in
+    October 2019, so an object detected before has a later first detection there than ZTF's)."""
     files = sorted(Path(folder).glob("*.parquet"))
     if not files:
         raise DataError(f"{folder}: no alert parquet files")
@@ -143,7 +161,13 @@ def read_tns_alerts(folder) -> LabelledAlerts:
     table, labels = table[labels.notna()], labels[labels.notna()]
     histories = {field: [np.asarray(v, dtype=float) for v in table[column]]
                  for field, column in (("jd", "cjd"), ("fid", "cfid"), ("magpsf", "cmagpsf"), ("sigmapsf", "csigmapsf"))}
-    return LabelledAlerts(histories, pd.Series(labels.to_numpy(), index=table["objectId"].to_numpy(), name="label"))
+    first_mjd = pd.Series(dtype=float)
+    lightcurve_table = Path(folder).parent / "tns_lightcurves.parquet"
+    if lightcurve_table.exists():
+        first_mjd = pd.read_parquet(lightcurve_table, columns=["objectId", "mjd"]).groupby("objectId")["mjd"].min()
+    first_detection_jd = first_mjd.reindex(table["objectId"]).to_numpy(dtype=float) + rubin.MJD_TO_JD
+    return LabelledAlerts(histories, pd.Series(labels.to_numpy(), index=table["objectId"].to_numpy(), name="label"),
+                          first_detection_jd=first_detection_jd)
 
 
 def read_elasticc(folder, forced: bool = False) -> LabelledAlerts:

@@ -123,8 +123,10 @@ def predict(model_name: str, data, by_folds: bool = False, max_days: Optional[fl
     # the survey's cuts on the light curve; those on other alert fields (age, host, solar system) are skipped
     cuts = default_cuts_for(card) if min_bands is None else replace(default_cuts_for(card), min_bands=min_bands)
     status = apply_cuts(lightcurves, cuts)
+    first_detection = data.first_detection()
     if not by_folds:
-        return classify_batch(lightcurves, status, load_model(model_name, calibrated=calibrated))
+        return classify_batch(lightcurves, status, load_model(model_name, calibrated=calibrated),
+                              first_detection_jd=first_detection)
     cv = card["cv"]
     probabilities = np.full((len(status), len(card["classes"])), np.nan, dtype=np.float32)
     uncertainty = np.full(len(status), np.nan, dtype=np.float32)
@@ -132,7 +134,8 @@ def predict(model_name: str, data, by_folds: bool = False, max_days: Optional[fl
     for k, weights in enumerate(cv["weights"]):
         rows = np.flatnonzero(folds == k)
         probabilities[rows], uncertainty[rows], status[rows] = classify_batch(
-            lightcurves.subset(rows), status[rows], load_model(model_name, weights, calibrated=calibrated))
+            lightcurves.subset(rows), status[rows], load_model(model_name, weights, calibrated=calibrated),
+            first_detection_jd=None if first_detection is None else first_detection[rows])
     return probabilities, uncertainty, status
 
 

@@ -160,23 +160,28 @@ def scale_inputs(gp_flux: np.ndarray, scaling: dict) -> np.ndarray:
     return scaled.astype(np.float32)
 
 
-#: Auxiliary input name -> function of the light curves' span (days).
-AUX_INPUTS = {"log10_span_days": lambda span_days: np.log10(1.0 + np.maximum(span_days, 0.0))}
-
-#: Time channel name -> function of (span_days (n,), n_times) giving (n, n_times), appended to the flux at
-#: every time step. The grid spans each light curve, so without them the network sees a shape but not how
-#: many days it lasts: with them it can tell a fast decline from a slow one.
-TIME_CHANNELS = {
-    "time_days_over_100": lambda span_days, n_times: span_days[:, None] * np.linspace(0.0, 1.0, n_times) / 100.0,
-    "log10_span_days": lambda span_days, n_times: np.repeat(AUX_INPUTS["log10_span_days"](span_days)[:, None],
-                                                            n_times, axis=1),
-}
+#: Auxiliary input name -> function of each light curve's span and age (n,), in days. The span runs from its first
+#: to its last point; the age from the object's first detection to its last point, longer than the span where the
+#: history starts later (an alert's last 30 days of an older object).
+AUX_INPUTS = {"log10_span_days": lambda span_days, age_days: np.log10(1.0 + np.maximum(span_days, 0.0)),
+              "log10_age_days": lambda span_days, age_days: np.log10(1.0 + np.maximum(age_days, 0.0))}
 
 
-def aux_inputs(span_days: np.ndarray, names) -> np.ndarray:
-    """(n, len(names)) float32 auxiliary model inputs from each light curve's span (n,) in days."""
+def time_channel(name: str, span_days: np.ndarray, age_days: np.ndarray, n_times: int) -> np.ndarray:
+    """(n, n_times) channel appended to the flux at every time step: ``time_days_over_100``, the grid's days
+    since the first point / 100, or an ``AUX_INPUTS`` value repeated. The grid spans each light curve, so
+    without them the network sees a shape but not how many days it lasts, nor how old the object is."""
+    if name == "time_days_over_100":
+        return span_days[:, None] * np.linspace(0.0, 1.0, n_times) / 100.0
+    return np.repeat(AUX_INPUTS[name](span_days, age_days)[:, None], n_times, axis=1)
+
+
+def aux_inputs(span_days: np.ndarray, names, age_days: Optional[np.ndarray] = None) -> np.ndarray:
+    """(n, len(names)) float32 auxiliary model inputs from each light curve's span and age (n,) in days
+    (age None: the span, a light curve that holds its whole history)."""
     span_days = np.asarray(span_days, dtype=float)
-    return np.column_stack([AUX_INPUTS[name](span_days) for name in names]).astype(np.float32)
+    age_days = span_days if age_days is None else np.asarray(age_days, dtype=float)
+    return np.column_stack([AUX_INPUTS[name](span_days, age_days) for name in names]).astype(np.float32)
 
 
 def n_input_channels(card: dict) -> int:
@@ -184,8 +189,10 @@ def n_input_channels(card: dict) -> int:
     return len(card["bands"]) + len(card.get("time_channels", []))
 
 
-def network_inputs(gp_flux: np.ndarray, span_days: Optional[np.ndarray], card: dict) -> list:
-    """The inputs of a card's network, from GP flux (n, T, B) FLUXCAL and spans (n,) in days.
+def network_inputs(gp_flux: np.ndarray, span_days: Optional[np.ndarray], card: dict,
+                   age_days: Optional[np.ndarray] = None) -> list:
+    """The inputs of a card's network, from GP flux (n, T, B) FLUXCAL, spans (n,) and ages (n,) in days (see
+    ``AUX_INPUTS``; age None: the span).
 
     Returns ``[x]`` or ``[x, aux]``: x (n, T, B + C) float32 is the scaled flux followed by the card's
     ``time_channels``; aux (n, A) its ``aux_inputs``. Training and inference both call this.
@@ -197,10 +204,11 @@ def network_inputs(gp_flux: np.ndarray, span_days: Optional[np.ndarray], card: d
     if span_days is None:
         raise ValueError(f"model '{card.get('id')}' needs span_days for its inputs {channels + aux_names}")
     span_days = np.asarray(span_days, dtype=float)
+    age_days = span_days if age_days is None else np.asarray(age_days, dtype=float)
     if channels:
-        extra = np.stack([TIME_CHANNELS[name](span_days, x.shape[1]) for name in channels], axis=2)
+        extra = np.stack([time_channel(name, span_days, age_days, x.shape[1]) for name in channels], axis=2)
         x = np.concatenate([x, extra.astype(np.float32)], axis=2)
-    return [x, aux_inputs(span_days, aux_names)] if aux_names else [x]
+    return [x, aux_inputs(span_days, aux_names, age_days)] if aux_names else [x]
 
 
 @dataclass
@@ -223,29 +231,32 @@ class T2Model:
     def wavelengths_a(self):
         return tuple(self.card["wavelengths_a"])
 
-    def predict_proba(self, gp_flux: np.ndarray, span_days: Optional[np.ndarray] = None) -> np.ndarray:
+    def predict_proba(self, gp_flux: np.ndarray, span_days: Optional[np.ndarray] = None,
+                      age_days: Optional[np.ndarray] = None) -> np.ndarray:
         """(n, n_classes) float32 class probabilities (calibrated where the card says so) from GP flux
         (n, T, B) in FLUXCAL.
 
         ``span_days`` (n,): days from first to last point, needed by models with time channels or
-        auxiliary inputs.
+        auxiliary inputs; ``age_days`` (n,): from the object's first detection to its last point (None: the
+        span), read by models with a ``log10_age_days`` input.
         """
         n = len(gp_flux)
         if n == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        inputs = network_inputs(gp_flux, span_days, self.card)
+        inputs = network_inputs(gp_flux, span_days, self.card, age_days)
         chunk = PREDICT_CHUNK[self.engine]
         out = np.concatenate([self.run([part[i:i + chunk] for part in inputs])
                               for i in range(0, n, chunk)]).astype(np.float32)
         return out if self.temperature is None else temperature_scaled(out, self.temperature)
 
-    def predict(self, gp_flux: np.ndarray, span_days: Optional[np.ndarray] = None):
+    def predict(self, gp_flux: np.ndarray, span_days: Optional[np.ndarray] = None,
+                age_days: Optional[np.ndarray] = None):
         """``(probabilities (n, n_classes), uncertainty (n,))``: the uncertainty is the normalised predictive
         entropy, or with fold models (``uncertainty="ensemble"``) their normalised mutual information."""
-        probabilities = self.predict_proba(gp_flux, span_days)
+        probabilities = self.predict_proba(gp_flux, span_days, age_days)
         if not self.members:
             return probabilities, normalized_entropy(probabilities)
-        members = np.stack([member.predict_proba(gp_flux, span_days) for member in self.members])
+        members = np.stack([member.predict_proba(gp_flux, span_days, age_days) for member in self.members])
         return probabilities, normalized_mutual_information(members)
 
 

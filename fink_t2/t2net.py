@@ -1,7 +1,7 @@
 """The t2 network (Allam & McEwen 2021, arXiv:2105.06178) in Keras 3.
 
 Inputs (n, T, C): the scaled GP flux of each band, then time channels (see
-``models.TIME_CHANNELS``) -> 1x1 convolutional embedding -> + sinusoidal positional
+``models.time_channel``) -> 1x1 convolutional embedding -> + sinusoidal positional
 encoding -> transformer block(s) (multi-head self-attention and a feed-forward
 layer, each with a residual connection and layer normalisation) -> pooling over
 time (``head``: ``"average"``, global average pooling as in t2; or ``"attention"``,

@@ -53,8 +53,8 @@ import pandas as pd
 from .augment import REDSHIFT_FACTOR_RANGE, redshifted
 from .classify import GPPreparation, gp_inputs
 from .cuts import SelectionCuts, apply_cuts
-from .datasets import (NON_SUPERNOVA_CLASSES, LabelledAlerts, LabelledPoints, read_elasticc, read_plasticc,
-                       read_redshifts, read_ztf_tables)
+from .datasets import (NON_SUPERNOVA_CLASSES, LabelledAlerts, LabelledPoints, detected_mjd_by_object, read_elasticc,
+                       read_plasticc, read_redshifts, read_ztf_tables)
 from .gp import N_TIMES
 from .lightcurves import mag_to_fluxcal
 from .models import file_sha256, fit_scaling, network_inputs
@@ -81,6 +81,8 @@ FIRST_DAYS = (1.0, 60.0)
 EVENT_WINDOW_DAYS = (100.0, 300.0)
 AUX_INPUT_NAMES = ["log10_span_days"]
 TIME_CHANNEL_NAMES = ["time_days_over_100", "log10_span_days"]
+#: What ``age_input`` adds to both: the days from the object's first detection (``models.AUX_INPUTS``).
+AGE_INPUT = "log10_age_days"
 CLASS_WEIGHT_POWER = 0.5
 BATCH_SIZE = 64
 LEARNING_RATE = 2e-3  # Adam's, at the start of a cosine decay to 5% of it
@@ -149,17 +151,23 @@ def history_draw(points: pd.DataFrame, rng: np.random.Generator, history_days: f
 def training_draws(data: LabelledPoints, n_draws: int, rng: np.random.Generator, simulate_ztf: bool,
                    history_days: float, kinds: dict = HISTORY_KINDS):
     """``n_draws`` history draws per object. Returns ``(LabelledPoints, origin)``: draws get new integer ids,
-    ``origin`` (Series draw id -> original object id) keeps the link for cross-validation."""
-    parts, labels, origins = [], [], []
+    ``origin`` (Series draw id -> original object id) keeps the link for cross-validation; each draw keeps the
+    MJD of its object's first detection (``first_detection_mjd``), which a drawn alert history may start after."""
+    parts, labels, origins, firsts = [], [], [], []
     codes = pd.Index(data.labels.index).get_indexer(data.points["object_id"])
     for draw in range(n_draws):
         points = data.points.assign(object_id=codes)
-        points = history_draw(ztf_like_points(points, rng) if simulate_ztf else points, rng, history_days, kinds)
-        parts.append(points.assign(object_id=points["object_id"] + draw * len(data.labels)))
+        points = ztf_like_points(points, rng) if simulate_ztf else points
+        offset = draw * len(data.labels)
+        first = detected_mjd_by_object(points).min()
+        firsts.append(pd.Series(first.to_numpy(), index=first.index.to_numpy() + offset))
+        points = history_draw(points, rng, history_days, kinds)
+        parts.append(points.assign(object_id=points["object_id"] + offset))
         labels.append(data.labels.to_numpy())
         origins.append(data.labels.index.to_numpy())
     ids = np.arange(n_draws * len(data.labels))
-    return (LabelledPoints(pd.concat(parts, ignore_index=True), pd.Series(np.concatenate(labels), index=ids), data.bands),
+    return (LabelledPoints(pd.concat(parts, ignore_index=True), pd.Series(np.concatenate(labels), index=ids), data.bands,
+                           pd.concat(firsts)),
             pd.Series(np.concatenate(origins), index=ids))
 
 
@@ -201,12 +209,13 @@ def preprocess(data: LabelledPoints, wavelengths_a, preparation: GPPreparation, 
     """GP inputs of the objects that pass the light-curve cuts (>= 2 points in >= ``min_bands`` bands), as at
     inference (``preparation``: what the GP keeps of each light curve, as the card will say).
 
-    Returns ``(selected (k,) positions in data.labels, gp_flux (k, T, B), span_days (k,))``.
+    Returns ``(selected (k,) positions in data.labels, gp_flux (k, T, B), span_days (k,), age_days (k,))``.
     """
     lightcurves = data.lightcurves()
     status = apply_cuts(lightcurves, SelectionCuts(min_bands=min_bands))
-    selected, gp_flux, span_days, _ = gp_inputs(lightcurves, status, wavelengths_a, preparation)
-    return selected, gp_flux, span_days
+    selected, gp_flux, span_days, age_days, _ = gp_inputs(lightcurves, status, wavelengths_a, preparation,
+                                                          first_detection_jd=data.first_detection())
+    return selected, gp_flux, span_days, age_days
 
 
 def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -335,7 +344,7 @@ def plan_fits(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plastic
               alerts_in_general: bool = False, forced: bool = False, alert_draws: int = 0, min_bands: int = 2,
               non_supernova_tables=(), expert_non_supernovae: bool = True, redshift_draws: int = 0,
               fine_tune_epochs: int = FINE_TUNE_EPOCHS, gp_fit_max_points: Optional[int] = None,
-              n_times: int = N_TIMES) -> FitPlan:
+              n_times: int = N_TIMES, age_input: bool = False) -> FitPlan:
     """The training samples and networks of one model (``FitPlan``), drawn with ``seed``, to be fitted into
     ``out``.
 
@@ -361,7 +370,9 @@ def plan_fits(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plastic
     the regular times of the GP mean, the networks' input length (the card says it too). Training
     samples need >= 2 points in >= ``min_bands`` bands (1: single-band light curves are learned too).
     ``forced`` (LSST): light curves with forced photometry, every PLAsTiCC epoch and the alerts'
-    ``prvDiaForcedSources``; the card says so and inference then reads them.
+    ``prvDiaForcedSources``; the card says so and inference then reads them. ``age_input`` (ZTF): the networks
+    also read each light curve's age, the days since its object's first detection (``AGE_INPUT``), which tells
+    an alert's last 30 days of an older object from a young one (inference reads it from ``jdstarthist``).
     """
     from .t2net import ARCHITECTURE_DEFAULTS
 
@@ -383,6 +394,8 @@ def plan_fits(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plastic
         raise ValueError("labelled ELAsTiCC alerts (real_alerts) train LSST models only")
     if forced and survey != "lsst":
         raise ValueError("forced photometry (forced) trains LSST models only")
+    if age_input and survey != "ztf":
+        raise ValueError("age_input trains ZTF models only: the Rubin readers do not date the first detection yet")
     if alerts_in_general and real_alerts is None:
         raise ValueError("alerts_in_general: give the labelled ELAsTiCC alerts (real_alerts) to train on")
     plasticc = read_plasticc("train", plasticc_dir, config["bands"], forced)
@@ -404,25 +417,28 @@ def plan_fits(out: Path, seed: int = 0, ztf_tables=(), n_folds: int = 5, plastic
             sets.append(("elasticc earlier alerts", *earlier_alert_draws(alerts, alert_draws, rng,
                                                                           config["history_days"])))
 
-    flux_parts, span_parts, y_parts, fold_parts = [], [], [], []
+    flux_parts, span_parts, age_parts, y_parts, fold_parts = [], [], [], [], []
     class_index = {name: i for i, name in enumerate(CLASSES)}
     preparation = gp_preparation(survey, gp_fit_max_points, n_times)
     for name, draws, origin in sets:
-        selected, gp_flux, span_days = preprocess(draws, config["wavelengths_a"], preparation, min_bands)
+        selected, gp_flux, span_days, age_days = preprocess(draws, config["wavelengths_a"], preparation, min_bands)
         labels = draws.labels.to_numpy()[selected]
         log.info("%s: %d draws of %d objects, %d pass the cuts", name, len(draws.labels), origin.nunique(), len(selected))
         flux_parts.append(gp_flux)
         span_parts.append(span_days)
+        age_parts.append(age_days)
         y_parts.append(np.array([class_index[c] for c in labels]))
         # fold of each real sample (all 0 without cross-validation), -1 for the simulated ones
         folds = (np.full(len(selected), -1) if name == "plasticc" else
                  fold_of(origin.to_numpy()[selected], n_folds) if n_folds else np.zeros(len(selected), dtype=np.int64))
         fold_parts.append(folds)
-    gp_flux, span_days, y, folds = (np.concatenate(p) for p in (flux_parts, span_parts, y_parts, fold_parts))
+    gp_flux, span_days, age_days, y, folds = (np.concatenate(p) for p in (flux_parts, span_parts, age_parts, y_parts,
+                                                                         fold_parts))
     # Scaling fitted on the simulated set only: no real object leaks into it.
-    inputs = {"input_scaling": fit_scaling(flux_parts[0]), "time_channels": TIME_CHANNEL_NAMES,
-              "aux_inputs": AUX_INPUT_NAMES}
-    x, aux = network_inputs(gp_flux, span_days, inputs)
+    age_names = [AGE_INPUT] if age_input else []
+    inputs = {"input_scaling": fit_scaling(flux_parts[0]), "time_channels": TIME_CHANNEL_NAMES + age_names,
+              "aux_inputs": AUX_INPUT_NAMES + age_names}
+    x, aux = network_inputs(gp_flux, span_days, inputs, age_days)
     log.info("seed %d: %d training samples", seed, len(y))
 
     out.mkdir(parents=True, exist_ok=True)

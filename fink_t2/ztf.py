@@ -146,7 +146,8 @@ def classify_alerts(jd, fid, magpsf, sigmapsf, isdiffpos=None, jdstarthist=None,
     """Classify a batch of alerts from their history arrays (see ``lightcurves_from_alerts``).
 
     Optional per-alert context (``jdstarthist``, ``roid``, ``cdsxmatch``) feeds the
-    selection cuts; None skips the cut that needs it. Returns ``(probabilities
+    selection cuts; None skips the cut that needs it. ``jdstarthist`` also dates the object's first detection
+    for models that read its age (``models.AUX_INPUTS``); None: the history's first point. Returns ``(probabilities
     (n, n_classes) with NaN rows where not ok, uncertainty (n,), status (n,))``.
     """
     model = model or load_model(DEFAULT_MODELS["ztf"])
@@ -154,7 +155,7 @@ def classify_alerts(jd, fid, magpsf, sigmapsf, isdiffpos=None, jdstarthist=None,
     lightcurves = lightcurves_from_alerts(jd, fid, magpsf, sigmapsf, isdiffpos)
     solar_system = None if roid is None else np.asarray(roid, dtype=float) == ROID_SOLAR_SYSTEM
     status = apply_cuts(lightcurves, cuts, first_jd=jdstarthist, solar_system=solar_system, host_class=cdsxmatch)
-    return classify_batch(lightcurves, status, model, gp_backend)
+    return classify_batch(lightcurves, status, model, gp_backend, jdstarthist)
 
 
 LIGHTCURVE_COLUMNS = ("objectId", "mjd", "band", "mag", "magerr")

@@ -46,8 +46,8 @@ def test_time_channels_are_the_gp_grid_in_days(bts_table):
     from fink_t2.realdata import bts_windows
 
     lightcurves = bts_windows(bts_table, 30)
-    selected, gp_flux, span_days, _ = gp_inputs(lightcurves, apply_cuts(lightcurves, SelectionCuts()), ZTF_WAVELENGTHS_A,
-                                                GPPreparation())
+    selected, gp_flux, span_days, _, _ = gp_inputs(lightcurves, apply_cuts(lightcurves, SelectionCuts()),
+                                                   ZTF_WAVELENGTHS_A, GPPreparation())
     card = {"input_scaling": {"method": "per_object_robust"}, "bands": ["g", "r"],
             "time_channels": ["time_days_over_100", "log10_span_days"], "aux_inputs": ["log10_span_days"]}
     x, aux = models.network_inputs(gp_flux, span_days, card)
@@ -66,6 +66,41 @@ def test_time_channel_by_hand():
 
 
 @requires_train_extra
+def test_the_age_runs_from_the_first_detection_and_the_span_from_the_first_point():
+    """An alert's last days of an older object: ages from ``first_detection_jd`` (ZTF's jdstarthist), by hand,
+    even where the event window drops the earliest point; without it the age is the span."""
+    from fink_t2.classify import GPPreparation, gp_inputs
+    from fink_t2.lightcurves import lightcurves_from_points
+
+    # object 0: a point every 2 days over 20 days, g and r in turn; object 1: the same after a lone point 250 days
+    # before its peak
+    days = np.arange(0.0, 21.0, 2.0)
+    jd = np.concatenate([2459000.0 + days, [2458750.0], 2459000.0 + days])
+    obj = np.repeat([0, 1], [len(days), len(days) + 1])
+    flux = np.concatenate([100 + 10 * days, [100.0], 100 + 10 * days])
+    band = np.concatenate([np.arange(len(days)) % 2, [0], np.arange(len(days)) % 2])
+    lightcurves = lightcurves_from_points(obj, 2, jd, band, flux, np.full(len(jd), 5.0), n_bands=2)
+    status = np.array(["ok", "ok"], dtype=object)
+    preparation = GPPreparation(event_window_days=(100.0, 300.0))
+    _, _, span_days, age_days, _ = gp_inputs(lightcurves, status, (4804.79, 6436.92), preparation)
+    np.testing.assert_allclose(span_days, [20.0, 20.0])
+    np.testing.assert_allclose(age_days, [20.0, 270.0])  # the lone point is outside the window, not forgotten
+    first_detection_jd = np.array([2458950.0, np.nan])  # 50 days before object 0's history; unknown for 1
+    _, _, span_days, age_days, _ = gp_inputs(lightcurves, status, (4804.79, 6436.92), preparation, "batched",
+                                             first_detection_jd)
+    np.testing.assert_allclose(span_days, [20.0, 20.0])
+    np.testing.assert_allclose(age_days, [70.0, 270.0])
+
+    card = {"input_scaling": {"method": "per_object_robust"}, "bands": ["g", "r"],
+            "time_channels": ["log10_span_days", "log10_age_days"], "aux_inputs": ["log10_age_days"]}
+    x, aux = models.network_inputs(np.ones((2, 100, 2)), span_days, card, age_days)
+    np.testing.assert_allclose(x[:, 7, 2], np.log10([21.0, 21.0]), rtol=1e-6)
+    np.testing.assert_allclose(x[:, 7, 3], np.log10([71.0, 271.0]), rtol=1e-6)
+    np.testing.assert_allclose(aux[:, 0], np.log10([71.0, 271.0]), rtol=1e-6)
+    x, aux = models.network_inputs(np.ones((2, 100, 2)), span_days, card)  # no age: the span
+    np.testing.assert_allclose(aux[:, 0], np.log10([21.0, 21.0]), rtol=1e-6)
+
+
 def test_expert_shares_out_the_general_group_mass_by_hand():
     """with_expert against the formula in NumPy, on two random untrained networks."""
     from fink_t2.t2net import build_network, with_expert

@@ -38,7 +38,7 @@ def real_gp_inputs(bts_table):
             parts = []
             for lightcurves in sets[key[0]]:
                 status = apply_cuts(lightcurves, SelectionCuts.none())
-                _, gp_flux, span_days, _ = gp_inputs(lightcurves, status, card["wavelengths_a"], key[1])
+                _, gp_flux, span_days, _, _ = gp_inputs(lightcurves, status, card["wavelengths_a"], key[1])
                 parts.append((gp_flux, span_days))
             cache[key] = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         return cache[key]

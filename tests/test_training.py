@@ -89,6 +89,22 @@ def test_history_draws_follow_alert_rules():
     assert (counts == (span["max"] - span["min"]) / 2 + 1).all()
 
 
+@requires_train_extra
+def test_history_draws_remember_their_object_first_detection():
+    """Every draw keeps its object's first detection (by hand: object k is detected from day k on), so an
+    alert window that starts later is older than its span."""
+    mjd = np.arange(0.0, 100.0, 2.0)
+    points = pd.DataFrame({"object_id": np.repeat(np.arange(50), len(mjd)),
+                           "mjd": np.tile(mjd, 50) + np.repeat(np.arange(50.0), len(mjd)), "band": 0,
+                           "flux_fluxcal": 1.0, "fluxerr_fluxcal": 0.1})
+    data = LabelledPoints(points, pd.Series("SNIa", index=np.arange(50)), ("g", "r"))
+    draws, origin = training.training_draws(data, 3, np.random.default_rng(0), False, ztf.HISTORY_DAYS)
+    first = draws.first_detection()
+    np.testing.assert_array_equal(first, origin.to_numpy().astype(float))
+    drawn_first = draws.points.groupby("object_id")["mjd"].min().reindex(draws.labels.index).to_numpy()
+    assert (drawn_first >= first).all() and (drawn_first > first + 1.0).any()
+
+
 def test_first_days_draws_start_at_the_first_detection_and_stay_early():
     mjd = np.arange(0.0, 100.0, 0.5)
     points = pd.DataFrame({"object_id": np.repeat(np.arange(300), len(mjd)), "mjd": np.tile(mjd, 300),
@@ -189,7 +205,7 @@ def test_training_inputs_equal_inference_inputs(bts_table):
     model = load_model()  # the default, trained model
     data = read_ztf_table(shared_path("bts_dev/bts_dev_lightcurves.parquet"))
     first = LabelledPoints(data.points, data.labels.iloc[:50], data.bands)
-    selected, gp_flux, span_days = training.preprocess(first, model.wavelengths_a, training.gp_preparation("ztf"))
+    selected, gp_flux, span_days, _ = training.preprocess(first, model.wavelengths_a, training.gp_preparation("ztf"))
     via_training = model.predict_proba(gp_flux, span_days)
     table = bts_table[bts_table.objectId.isin(first.labels.index)]
     via_api = classify_lightcurves(table, model).set_index("objectId").loc[first.labels.index[selected], model.classes]
@@ -209,7 +225,7 @@ def test_min_bands_one_keeps_single_band_light_curves():
     expected = {k: np.flatnonzero(((per_object.n >= 2) & (per_object.bands >= k)).to_numpy()) for k in (1, 2)}
     preparation = training.gp_preparation("ztf")
     for min_bands in (1, 2):
-        selected, gp_flux, _ = training.preprocess(subset, ztf.WAVELENGTHS_A, preparation, min_bands)
+        selected, gp_flux, _, _ = training.preprocess(subset, ztf.WAVELENGTHS_A, preparation, min_bands)
         np.testing.assert_array_equal(selected, expected[min_bands])
         assert np.isfinite(gp_flux).all()
     assert len(expected[1]) - len(expected[2]) >= 15
