@@ -89,3 +89,31 @@ def test_missing_alert_column_is_a_clear_error(spark):
     alerts = read_alerts(spark, shared_path("ztf_alerts/parquet")).drop("prv_candidates")
     with pytest.raises(ValueError, match="missing column 'prv_candidates'"):
         add_t2_columns(alerts)
+
+
+def test_a_model_that_reads_the_age_takes_it_from_jdstarthist(spark):
+    """t2-ztf-gr-v5 reads each alert's age from ``candidate.jdstarthist``: the UDF gives what
+    ``ztf.classify_alerts`` gives with those dates, not what it gives without them (these alerts' sources were
+    first detected years before their 30-day histories), and a model without the age input ignores them."""
+    from fink_t2.models import load_model
+    from fink_t2.realdata import alert_histories
+    from fink_t2.ztf import classify_alerts
+
+    alerts = read_alerts(spark, shared_path("ztf_alerts/parquet"))
+    histories = alert_histories(shared_path("ztf_alerts/parquet"))
+    history = [histories[f] for f in ("jd", "fid", "magpsf", "sigmapsf", "isdiffpos")]
+    jdstarthist = np.array(histories["jdstarthist"], dtype=float)
+    udf = add_t2_columns(alerts, model_name="t2-ztf-gr-v5", cuts=SelectionCuts.none()) \
+        .select("candid", "t2", "t2_status").toPandas().set_index("candid").loc[histories["candid"]]
+    ok = (udf["t2_status"] == "ok").to_numpy()
+    assert ok.sum() > 100
+    udf_probabilities = np.array([list(p.values()) for p in udf["t2"][ok]])
+    for name, ages_matter in (("t2-ztf-gr-v5", True), ("t2-ztf-gr-v3", False)):
+        model = load_model(name)
+        with_dates, _, _ = classify_alerts(*history, jdstarthist=jdstarthist, cuts=SelectionCuts.none(), model=model)
+        without, _, _ = classify_alerts(*history, cuts=SelectionCuts.none(), model=model)
+        changed = np.abs(with_dates[ok] - without[ok]).max(axis=1) > 1e-3
+        assert changed.mean() > 0.5 if ages_matter else not changed.any()
+        if ages_matter:
+            order = [model.classes.index(c) for c in udf["t2"][ok].iloc[0]]
+            np.testing.assert_allclose(udf_probabilities, with_dates[ok][:, order], atol=1e-5)
