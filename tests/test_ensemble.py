@@ -37,7 +37,7 @@ def rubin_gp_inputs():
     lightcurves = rubin.lightcurves_from_alerts(*(arrays[f] for f in rubin.ALERT_ROLES))
     card = models.read_card("t2-lsst-ugrizy-forced-v6")
     _, gp_flux, span_days, _, _ = gp_inputs(lightcurves, apply_cuts(lightcurves, SelectionCuts.none()),
-                                         card["wavelengths_a"], GPPreparation.of_card(card))
+                                            card["wavelengths_a"], GPPreparation.of_card(card))
     return gp_flux, span_days
 
 

@@ -65,7 +65,6 @@ def test_time_channel_by_hand():
     np.testing.assert_allclose(x[0, [0, 1, 50, 99], 2], [0.0, 0.01, 0.5, 0.99], rtol=1e-6)
 
 
-@requires_train_extra
 def test_the_age_runs_from_the_first_detection_and_the_span_from_the_first_point():
     """An alert's last days of an older object: ages from ``first_detection_jd`` (ZTF's jdstarthist), by hand,
     even where the event window drops the earliest point; without it the age is the span."""
@@ -101,6 +100,7 @@ def test_the_age_runs_from_the_first_detection_and_the_span_from_the_first_point
     np.testing.assert_allclose(aux[:, 0], np.log10([21.0, 21.0]), rtol=1e-6)
 
 
+@requires_train_extra
 def test_expert_shares_out_the_general_group_mass_by_hand():
     """with_expert against the formula in NumPy, on two random untrained networks."""
     from fink_t2.t2net import build_network, with_expert

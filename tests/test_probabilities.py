@@ -73,8 +73,8 @@ def test_the_default_model_applies_its_card_temperature(bts_table):
     from fink_t2.realdata import bts_windows
 
     lightcurves = bts_windows(bts_table, 60)
-    _, gp_flux, span_days, _, _ = gp_inputs(lightcurves, apply_cuts(lightcurves, SelectionCuts()), (4804.79, 6436.92),
-                                         GPPreparation((100.0, 300.0)))
+    _, gp_flux, span_days, _, _ = gp_inputs(lightcurves, apply_cuts(lightcurves, SelectionCuts()),
+                                            (4804.79, 6436.92), GPPreparation((100.0, 300.0)))
     calibrated, raw = models.load_model(), models.load_model(calibrated=False)
     temperature = calibrated.card["calibration"]["temperature"]["model.weights.h5"]
     assert temperature > 1.0 and raw.temperature is None
