@@ -19,8 +19,8 @@ def test_class_activation_maps_add_up_to_the_logits(bts_table):
 
     card, root = models.check_model(models.DEFAULT_MODEL)
     lightcurves = bts_windows(bts_table, 12)
-    _, gp_flux, span_days, _ = gp_inputs(lightcurves, apply_cuts(lightcurves, SelectionCuts()), card["wavelengths_a"],
-                                         GPPreparation.of_card(card))
+    _, gp_flux, span_days, _, _ = gp_inputs(lightcurves, apply_cuts(lightcurves, SelectionCuts()),
+                                            card["wavelengths_a"], GPPreparation.of_card(card))
     inputs = models.network_inputs(gp_flux, span_days, card)
     for network in load_networks(card, root, card["weights"]):
         n_classes = network.output.shape[-1]
