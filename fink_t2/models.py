@@ -176,11 +176,8 @@ def time_channel(name: str, span_days: np.ndarray, age_days: np.ndarray, n_times
     return np.repeat(AUX_INPUTS[name](span_days, age_days)[:, None], n_times, axis=1)
 
 
-def aux_inputs(span_days: np.ndarray, names, age_days: Optional[np.ndarray] = None) -> np.ndarray:
-    """(n, len(names)) float32 auxiliary model inputs from each light curve's span and age (n,) in days
-    (age None: the span, a light curve that holds its whole history)."""
-    span_days = np.asarray(span_days, dtype=float)
-    age_days = span_days if age_days is None else np.asarray(age_days, dtype=float)
+def aux_inputs(span_days: np.ndarray, age_days: np.ndarray, names) -> np.ndarray:
+    """(n, len(names)) float32 auxiliary model inputs from each light curve's span and age (n,) in days."""
     return np.column_stack([AUX_INPUTS[name](span_days, age_days) for name in names]).astype(np.float32)
 
 
@@ -208,7 +205,7 @@ def network_inputs(gp_flux: np.ndarray, span_days: Optional[np.ndarray], card: d
     if channels:
         extra = np.stack([time_channel(name, span_days, age_days, x.shape[1]) for name in channels], axis=2)
         x = np.concatenate([x, extra.astype(np.float32)], axis=2)
-    return [x, aux_inputs(span_days, aux_names, age_days)] if aux_names else [x]
+    return [x, aux_inputs(span_days, age_days, aux_names)] if aux_names else [x]
 
 
 @dataclass
