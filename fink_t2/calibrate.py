@@ -1,4 +1,6 @@
-"""Calibration of a model's probabilities: measured (ECE, reliability) and fitted (temperature scaling).
+"""Calibration of a model's probabilities: measured (ECE, reliability) and fitted (temperature scaling); and
+the other fit a trained model's card takes from its labelled data, the host-redshift densities
+(``fit_host_redshift``, see ``redshift``).
 
 The temperature T (``probabilities.temperature_scaled``) is fitted on out-of-fold predictions: the
 labelled data a model was cross-validated on (bts_dev light curves for ZTF models, ELAsTiCC alerts for
@@ -101,5 +103,32 @@ def calibrate(model_name: str, path=None, card_file: Optional[Path] = None) -> d
                      f"({len(labels)} predictions); fold k's temperature leaves fold k out",
         "temperature": {weights: round(t, 4) for weights, t in temperatures.items()},
     }
+    Path(card_file).write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def fit_host_redshift(model_name: str, path=None, card_file: Optional[Path] = None) -> dict:
+    """Store in a ZTF model's card the host-redshift densities (``redshift.card_entry``) of the labelled
+    objects of a table with a ``redshift`` column (default: the shared bts_dev table), each with its
+    cross-validation fold (``training.fold_of``, the card's fold count), so that fold model k's densities
+    leave out fold k; returns the card."""
+    from .datasets import read_ztf_table
+    from .evaluate import bts_path
+    from .models import card_path
+    from .redshift import card_entry
+    from .surveys import check_model_survey
+    from .training import fold_of
+
+    path = Path(path or bts_path())
+    data = read_ztf_table(path)
+    card_file = card_file or card_path(model_name)
+    card = json.loads(Path(card_file).read_text())
+    check_model_survey(card, "ztf")
+    redshift = data.host_redshift()
+    if not np.isfinite(redshift).any():
+        raise ValueError(f"{path}: no positive redshift in a 'redshift' column")
+    folds = fold_of(data.labels.index, card.get("cv", {}).get("folds", 5))
+    card["host_redshift"] = card_entry(data.labels.to_numpy(), redshift, folds, card["classes"],
+                                       f"{path.name}: the labelled objects with a redshift, with their fold")
     Path(card_file).write_text(json.dumps(card, indent=2) + "\n")
     return card

@@ -85,16 +85,19 @@ def gp_inputs(lightcurves: LightCurves, status: np.ndarray, wavelengths_a, prepa
 
 
 def classify_batch(lightcurves: LightCurves, status: np.ndarray, model: T2Model, gp_backend: str = "batched",
-                   first_detection_jd=None):
+                   first_detection_jd=None, redshift=None, redshift_err=None):
     """Probabilities (n, n_classes) float32 and uncertainty (n,) float32 (NaN where status is not ok; see
-    ``T2Model.predict``), and the updated status (n,). ``first_detection_jd``: see ``gp_inputs``."""
+    ``T2Model.predict``), and the updated status (n,). ``first_detection_jd``: see ``gp_inputs``; ``redshift``
+    (n,) and ``redshift_err`` (n,): the hosts' redshifts where known (NaN elsewhere), for a model with
+    host-redshift densities (``redshift``)."""
     probabilities = np.full((len(lightcurves), len(model.classes)), np.nan, dtype=np.float32)
     uncertainty = np.full(len(lightcurves), np.nan, dtype=np.float32)
     if not np.any(np.asarray(status) == STATUS_OK):
         return probabilities, uncertainty, np.asarray(status, dtype=object).copy()
     selected, gp_flux, span_days, age_days, status = gp_inputs(
         lightcurves, status, model.wavelengths_a, GPPreparation.of_card(model.card), gp_backend, first_detection_jd)
-    predicted, predicted_uncertainty = model.predict(gp_flux, span_days, age_days)
+    host = [None if values is None else np.asarray(values, dtype=float)[selected] for values in (redshift, redshift_err)]
+    predicted, predicted_uncertainty = model.predict(gp_flux, span_days, age_days, *host)
     model_ok = np.isfinite(predicted).all(axis=1) & np.isfinite(predicted_uncertainty)
     status[selected[~model_ok]] = "error:model"
     probabilities[selected[model_ok]] = predicted[model_ok]

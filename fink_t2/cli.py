@@ -180,6 +180,16 @@ def calibrate_command(args) -> int:
     return 0
 
 
+def host_redshift_command(args) -> int:
+    from fink_t2.calibrate import fit_host_redshift
+
+    card = fit_host_redshift(args.model, args.data_path)
+    counts = card["host_redshift"]["objects_per_class"]
+    print(f"fink-t2: {args.model}: host-redshift densities of {sum(counts.values())} objects "
+          f"({', '.join(f'{name} {n}' for name, n in counts.items())}), recorded in its card")
+    return 0
+
+
 def explain_command(args) -> int:
     import numpy as np
 
@@ -197,17 +207,19 @@ def explain_command(args) -> int:
 def evaluate_command(args) -> int:
     import json
 
-    from fink_t2.evaluate import evaluate, reads_forced, record, summary
+    from fink_t2.evaluate import data_label, evaluate, reads_forced, record, summary
     from fink_t2.models import DEFAULT_MODELS, read_card
 
     model = args.model or DEFAULT_MODELS["lsst" if args.data == "elasticc" else "ztf"]
     forced = reads_forced(read_card(model), args.data, args.forced)
-    data = args.data + ("+forced" if forced else "")  # as the card's metrics name it
-    out = args.out or f"evaluation/{model}-{data}-{'all' if args.days is None else f'{args.days:g}d'}"
+    data = data_label(args.data, forced, args.host_redshift, args.photoz_scatter)  # as the card's metrics name it
+    folder = data.replace(" ", "-").replace("(", "").replace(")", "")
+    out = args.out or f"evaluation/{model}-{folder}-{'all' if args.days is None else f'{args.days:g}d'}"
     if args.record and args.min_bands is not None:
         print("fink-t2: --record stores the figures of the model's own cuts: leave out --min-bands", file=sys.stderr)
         return 2
-    result = evaluate(model, args.data, args.days, out, args.data_path, forced, args.min_bands)
+    result = evaluate(model, args.data, args.days, out, args.data_path, forced, args.min_bands, args.host_redshift,
+                      args.photoz_scatter)
     if args.record:  # before printing: a reader that closes the pipe early must not cancel it
         record(model, result)
     print(json.dumps({"model": model, "data": data, "days": args.days, **summary(result)}))
@@ -361,6 +373,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                "bts_dev table)")
     calibrate.set_defaults(run=calibrate_command)
 
+    host = sub.add_parser("host-redshift", help="fit the densities of the host redshift per class (a labelled ZTF "
+                                                "table's redshift column) that a model's probabilities are then "
+                                                "updated with where a redshift is given; stored in its card")
+    host.add_argument("model", choices=models, metavar="NAME", help=f"model name, one of: {', '.join(models)}")
+    host.add_argument("--data-path", help="a labelled ZTF table with a redshift column (default: the shared bts_dev "
+                                          "table)")
+    host.set_defaults(run=host_redshift_command)
+
     explain = sub.add_parser("explain", help="one figure of why an object got its class: points, GP, probabilities, "
                                              "class activation map (needs the train and evaluate extras)")
     explain.add_argument("input", help="an alert file or folder (parquet or Avro) or a light-curve table (parquet: "
@@ -381,6 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--days", type=float, help="keep the first D days after the first detection (default: all)")
     evaluate.add_argument("--min-bands", type=int, help="bands an object needs detections in (default: as the "
                                                          "model was trained: 2 for every shipped model)")
+    evaluate.add_argument("--host-redshift", action="store_true",
+                          help="give the model each object's redshift (bts_dev's redshift column), for a model with "
+                               "host-redshift densities (fink-t2 host-redshift)")
+    evaluate.add_argument("--photoz-scatter", type=float, metavar="S",
+                          help="with --host-redshift: move each redshift by a normal error of S(1+z), given as its "
+                               "error, as a photometric redshift would be (seed 0)")
     evaluate.add_argument("--out", help="output folder (default: evaluation/MODEL-DATA-DAYS)")
     evaluate.add_argument("--record", action="store_true", help="store the headline figures in the model card")
     evaluate.add_argument("--data-path", help="read the data set from here (bts: a table; plasticc-test: a folder) "

@@ -83,12 +83,18 @@ class LabelledPoints:
     bands : the band names, in index order.
     first_detection_mjd : Series object_id -> MJD of the object's first detection, where its points may start
         later (history draws); None: its first point.
+    redshift : Series object_id -> the host's redshift, for the objects that have one (or None).
     """
 
     points: pd.DataFrame
     labels: pd.Series
     bands: tuple
     first_detection_mjd: Optional[pd.Series] = None
+    redshift: Optional[pd.Series] = None
+
+    def host_redshift(self) -> Optional[np.ndarray]:
+        """(n,) redshift of each object in ``labels`` order (NaN where unknown), or None."""
+        return None if self.redshift is None else self.redshift.reindex(self.labels.index).to_numpy(dtype=float)
 
     def first_detection(self) -> Optional[np.ndarray]:
         """(n,) MJD of each object's first detection in ``labels`` order (the time of ``lightcurves()``), or None."""
@@ -209,17 +215,20 @@ def read_ztf_tables(paths, non_supernova_paths=()) -> LabelledPoints:
     return LabelledPoints(pd.concat(points, ignore_index=True), merged, BANDS)
 
 
+def table_redshifts(table: pd.DataFrame) -> pd.Series:
+    """objectId -> redshift of a long table's ``redshift`` column (an object's first value), objects without a
+    positive redshift left out; empty without the column."""
+    if "redshift" not in table.columns:
+        return pd.Series(dtype=float, name="redshift").rename_axis("object_id")
+    redshift = pd.to_numeric(table.groupby("objectId", sort=False)["redshift"].first(), errors="coerce")
+    return redshift[redshift > 0].rename("redshift").rename_axis("object_id")
+
+
 def read_redshifts(paths) -> pd.Series:
     """objectId -> redshift of the labelled ZTF tables that have a ``redshift`` column (bts_dev does), the first
     table naming an object first; objects without a positive redshift are left out."""
-    parts = []
-    for path in paths:
-        table = _read_table(path)
-        if "redshift" in table.columns:
-            parts.append(pd.to_numeric(table.groupby("objectId", sort=False)["redshift"].first(), errors="coerce"))
-    redshift = pd.concat(parts) if parts else pd.Series(dtype=float)
-    redshift = redshift[~redshift.index.duplicated()]
-    return redshift[redshift > 0].rename("redshift").rename_axis("object_id")
+    redshift = pd.concat([table_redshifts(_read_table(path)) for path in paths])
+    return redshift[~redshift.index.duplicated()]
 
 
 def cache_dir() -> Path:
@@ -315,4 +324,5 @@ def read_ztf_table(path, types: dict = BTS_TYPES) -> LabelledPoints:
     points = mag_table_points(table)
     points = points[points["object_id"].isin(labels.index) & (points["band"] >= 0)]
     labels.index.name = "object_id"
-    return LabelledPoints(points.reset_index(drop=True), labels.rename("label"), BANDS)
+    return LabelledPoints(points.reset_index(drop=True), labels.rename("label"), BANDS,
+                          redshift=table_redshifts(table).reindex(labels.index).dropna())

@@ -109,24 +109,24 @@ def days_label(days: Optional[float]) -> str:
 
 
 def predict(model_name: str, data, by_folds: bool = False, max_days: Optional[float] = None, calibrated: bool = True,
-            min_bands: Optional[int] = None):
+            min_bands: Optional[int] = None, redshift=None, redshift_err=None):
     """Probabilities (n, n_classes) and uncertainty (n,) with NaN where unclassified, and status (n,), in
     ``data.labels`` order (``data``: ``LabelledPoints`` or ``LabelledAlerts``).
 
     ``by_folds``: each object is scored by the card's cross-validation fold model that did not see it
-    (its fold from its id, ``fold_of``), with that fold model's temperature, fitted without it.
-    ``calibrated``: False leaves the temperature out. ``min_bands``: the band cut (default: as the model was
-    trained, ``surveys.default_cuts_for``).
+    (its fold from its id, ``fold_of``), with that fold model's temperature and host-redshift densities, fitted
+    without it. ``calibrated``: False leaves the temperature out. ``min_bands``: the band cut (default: as the
+    model was trained, ``surveys.default_cuts_for``). ``redshift``, ``redshift_err`` (n,): the hosts' redshifts
+    (see ``classify_batch``; None: unknown).
     """
     card = read_card(model_name)
     lightcurves = data.lightcurves(max_days)
     # the survey's cuts on the light curve; those on other alert fields (age, host, solar system) are skipped
     cuts = default_cuts_for(card) if min_bands is None else replace(default_cuts_for(card), min_bands=min_bands)
     status = apply_cuts(lightcurves, cuts)
-    first_detection = data.first_detection()
+    context = {"first_detection_jd": data.first_detection(), "redshift": redshift, "redshift_err": redshift_err}
     if not by_folds:
-        return classify_batch(lightcurves, status, load_model(model_name, calibrated=calibrated),
-                              first_detection_jd=first_detection)
+        return classify_batch(lightcurves, status, load_model(model_name, calibrated=calibrated), **context)
     cv = card["cv"]
     probabilities = np.full((len(status), len(card["classes"])), np.nan, dtype=np.float32)
     uncertainty = np.full(len(status), np.nan, dtype=np.float32)
@@ -135,8 +135,22 @@ def predict(model_name: str, data, by_folds: bool = False, max_days: Optional[fl
         rows = np.flatnonzero(folds == k)
         probabilities[rows], uncertainty[rows], status[rows] = classify_batch(
             lightcurves.subset(rows), status[rows], load_model(model_name, weights, calibrated=calibrated),
-            first_detection_jd=None if first_detection is None else first_detection[rows])
+            **{name: None if values is None else np.asarray(values)[rows] for name, values in context.items()})
     return probabilities, uncertainty, status
+
+
+def host_redshifts(data, photoz_scatter: Optional[float] = None):
+    """``(redshift (n,), redshift_err (n,) or None)`` of a data set's objects (NaN where unknown). With
+    ``photoz_scatter`` s, each is made a photometric-like redshift: moved by a normal error of s (1 + z), drawn
+    with seed 0 and given as its error, clipped at 0.001."""
+    redshift = data.host_redshift() if isinstance(data, LabelledPoints) else None
+    if redshift is None or not np.isfinite(redshift).any():
+        raise ValueError("this data set has no host redshifts (bts_dev's table does)")
+    if not photoz_scatter:
+        return redshift, None
+    error = photoz_scatter * (1.0 + redshift)
+    moved = redshift + np.random.default_rng(0).normal(size=len(redshift)) * error
+    return np.where(np.isfinite(redshift), np.maximum(moved, 1e-3), np.nan), error
 
 
 def auroc(scores: np.ndarray, positive: np.ndarray) -> Optional[float]:
@@ -424,27 +438,45 @@ def record(model_name: str, result: dict):
     path.write_text(json.dumps(card, indent=2) + "\n")
 
 
+def data_label(data_name: str, forced: bool = False, host_redshift: bool = False,
+               photoz_scatter: Optional[float] = None) -> str:
+    """How the card's metrics name a data set read a given way, e.g. ``bts with host redshift``."""
+    label = data_name + ("+forced" if forced else "")
+    if photoz_scatter:
+        return f"{label} with host photo-z (error {photoz_scatter:g}(1+z))"
+    return label + (" with host redshift" if host_redshift else "")
+
+
 def evaluate(model_name: str, data_name: str, days: Optional[float] = None, out=None, path=None,
-             forced: Optional[bool] = None, min_bands: Optional[int] = None) -> dict:
+             forced: Optional[bool] = None, min_bands: Optional[int] = None, host_redshift: bool = False,
+             photoz_scatter: Optional[float] = None) -> dict:
     """Metrics of ``model_name`` on ``data_name`` (first ``days`` after the first detection, or all; ``forced``:
     ELAsTiCC alerts with their forced photometry, by default where the model was trained on it; ``min_bands``:
-    the band cut, by default the model's); with ``out``, also ``metrics.json`` and the plots there."""
+    the band cut, by default the model's; ``host_redshift``: the table's redshifts given to the model, made
+    photometric-like with ``photoz_scatter``, see ``host_redshifts``); with ``out``, also ``metrics.json`` and
+    the plots there."""
     card = read_card(model_name)
     forced = reads_forced(card, data_name, forced)
     if forced and data_name not in FORCED_DATASETS:
         raise ValueError(f"forced photometry is in {' and '.join(FORCED_DATASETS)} only")
+    host_redshift = host_redshift or bool(photoz_scatter)
+    if host_redshift and "host_redshift" not in card:
+        raise ValueError(f"model '{model_name}' has no host-redshift densities: fit them with "
+                         f"fink-t2 host-redshift {model_name}")
     data = load_dataset(data_name, path, tuple(card["bands"]), forced)
     if isinstance(data, LabelledAlerts):
         check_model_survey(card, data.survey)
     data_file = (Path(path).name if path else TABLE_FILES[data_name]) if data_name in TABLE_FILES else None
     by_folds = scored_by_folds(card, data_name, data_file)
-    probabilities, uncertainty, status = predict(model_name, data, by_folds, days, min_bands=min_bands)
-    result = {"model": model_name, "data": data_name + ("+forced" if forced else ""), "days": days,
+    redshift, redshift_err = host_redshifts(data, photoz_scatter) if host_redshift else (None, None)
+    options = {"min_bands": min_bands, "redshift": redshift, "redshift_err": redshift_err}
+    probabilities, uncertainty, status = predict(model_name, data, by_folds, days, **options)
+    result = {"model": model_name, "data": data_label(data_name, forced, host_redshift, photoz_scatter), "days": days,
               "cross_validated": by_folds, **({"min_bands": min_bands} if min_bands is not None else {}),
               "calibrated": "calibration" in card,
               **metrics(data.labels.to_numpy(), probabilities, status, card["classes"], uncertainty)}
     if result["calibrated"] and result["calibration"]:  # the same objects without the temperature
-        raw, _, raw_status = predict(model_name, data, by_folds, days, calibrated=False, min_bands=min_bands)
+        raw, _, raw_status = predict(model_name, data, by_folds, days, calibrated=False, **options)
         result["calibration"]["ece_uncalibrated"] = calibration_of(data.labels.to_numpy(), raw, raw_status,
                                                                    card["classes"])["ece"]
     if data_name == "elasticc":

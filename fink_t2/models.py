@@ -25,6 +25,7 @@ from typing import Callable, Dict, Optional
 import numpy as np
 
 from .probabilities import UNCERTAINTY_KINDS, normalized_entropy, normalized_mutual_information, temperature_scaled
+from .redshift import RedshiftPrior
 
 #: The model each survey's alerts get by default.
 DEFAULT_MODELS = {"ztf": "t2-ztf-gr-v3", "lsst": "t2-lsst-ugrizy-forced-v6x3"}
@@ -211,14 +212,15 @@ def network_inputs(gp_flux: np.ndarray, span_days: Optional[np.ndarray], card: d
 @dataclass
 class T2Model:
     """A loaded t2 model: its card, the engine running it, ``run(inputs) -> (n, n_classes)`` probabilities,
-    the temperature that calibrates them (None: uncalibrated), and for the ``ensemble`` uncertainty the
-    cross-validation fold models (``T2Model`` each)."""
+    the temperature that calibrates them (None: uncalibrated), for the ``ensemble`` uncertainty the
+    cross-validation fold models (``T2Model`` each), and the card's host-redshift densities (``redshift``)."""
 
     card: dict
     engine: str
     run: Callable
     temperature: Optional[float] = None
     members: tuple = ()
+    redshift_prior: Optional[RedshiftPrior] = None
 
     @property
     def classes(self):
@@ -229,13 +231,16 @@ class T2Model:
         return tuple(self.card["wavelengths_a"])
 
     def predict_proba(self, gp_flux: np.ndarray, span_days: Optional[np.ndarray] = None,
-                      age_days: Optional[np.ndarray] = None) -> np.ndarray:
+                      age_days: Optional[np.ndarray] = None, redshift: Optional[np.ndarray] = None,
+                      redshift_err: Optional[np.ndarray] = None) -> np.ndarray:
         """(n, n_classes) float32 class probabilities (calibrated where the card says so) from GP flux
         (n, T, B) in FLUXCAL.
 
         ``span_days`` (n,): days from first to last point, needed by models with time channels or
         auxiliary inputs; ``age_days`` (n,): from the object's first detection to its last point (None: the
-        span), read by models with a ``log10_age_days`` input.
+        span), read by models with a ``log10_age_days`` input. ``redshift`` (n,) and its error
+        ``redshift_err`` (n,): the host's, where known (NaN: unknown), for a card with ``host_redshift``
+        (``redshift.RedshiftPrior``); a card without it ignores them.
         """
         n = len(gp_flux)
         if n == 0:
@@ -244,16 +249,21 @@ class T2Model:
         chunk = PREDICT_CHUNK[self.engine]
         out = np.concatenate([self.run([part[i:i + chunk] for part in inputs])
                               for i in range(0, n, chunk)]).astype(np.float32)
-        return out if self.temperature is None else temperature_scaled(out, self.temperature)
+        out = out if self.temperature is None else temperature_scaled(out, self.temperature)
+        if redshift is None or self.redshift_prior is None:
+            return out
+        return self.redshift_prior.apply(out, redshift, redshift_err)
 
     def predict(self, gp_flux: np.ndarray, span_days: Optional[np.ndarray] = None,
-                age_days: Optional[np.ndarray] = None):
+                age_days: Optional[np.ndarray] = None, redshift: Optional[np.ndarray] = None,
+                redshift_err: Optional[np.ndarray] = None):
         """``(probabilities (n, n_classes), uncertainty (n,))``: the uncertainty is the normalised predictive
         entropy, or with fold models (``uncertainty="ensemble"``) their normalised mutual information."""
-        probabilities = self.predict_proba(gp_flux, span_days, age_days)
+        context = (span_days, age_days, redshift, redshift_err)
+        probabilities = self.predict_proba(gp_flux, *context)
         if not self.members:
             return probabilities, normalized_entropy(probabilities)
-        members = np.stack([member.predict_proba(gp_flux, span_days, age_days) for member in self.members])
+        members = np.stack([member.predict_proba(gp_flux, *context) for member in self.members])
         return probabilities, normalized_mutual_information(members)
 
 
@@ -327,5 +337,6 @@ def load_model(name: Optional[str] = None, weights: Optional[str] = None, engine
             if "cv" not in card:
                 raise ModelError(f"model '{name}' has no cross-validation fold models for the ensemble uncertainty")
             members = tuple(load_model(name, fold, engine, threads, calibrated) for fold in card["cv"]["weights"])
-        _LOADED[key] = T2Model(card, chosen, run, temperature if calibrated else None, members)
+        _LOADED[key] = T2Model(card, chosen, run, temperature if calibrated else None, members,
+                               RedshiftPrior.of_card(card, weight_file))
     return _LOADED[key]

@@ -182,7 +182,9 @@ def classify_lightcurves(df: pd.DataFrame, model=None, cuts: Optional[SelectionC
     ignored), ``mag``, ``magerr`` (PSF difference magnitudes of detections).
     ``model`` is a ``T2Model``, a model name or None (the default model).
     ``cuts`` defaults to the light-curve cuts only (>= 2 points, in both bands unless the model learned one);
-    the alert-context cuts need alert columns and are skipped.
+    the alert-context cuts need alert columns and are skipped. Optional columns ``redshift`` and
+    ``redshift_err`` (an object's first value): its host's redshift and error, for a model with host-redshift
+    densities (``redshift``).
     Returns one row per object: ``objectId``, one float column per class (NaN when
     unclassified), ``t2_class`` (empty when unclassified), ``t2_uncertainty`` (NaN when
     unclassified) and ``t2_status``.
@@ -192,7 +194,10 @@ def classify_lightcurves(df: pd.DataFrame, model=None, cuts: Optional[SelectionC
     lightcurves, object_ids = lightcurves_from_table(df)
     cuts = SelectionCuts(min_bands=trained_min_bands(model.card)) if cuts is None else cuts
     status = apply_cuts(lightcurves, cuts)
-    probabilities, uncertainty, status = classify_batch(lightcurves, status, model, gp_backend)
+    host = [pd.to_numeric(df.groupby("objectId", sort=False)[column].first(), errors="coerce")
+            .reindex(object_ids).to_numpy(float) if column in df.columns else None
+            for column in ("redshift", "redshift_err")]
+    probabilities, uncertainty, status = classify_batch(lightcurves, status, model, gp_backend, None, *host)
     out = pd.DataFrame(probabilities, columns=model.classes)
     out.insert(0, "objectId", np.asarray(object_ids))
     out["t2_class"] = most_probable_class(probabilities, status, model.classes)
