@@ -60,6 +60,9 @@ def classify_command(args) -> int:
             check_model_survey(card, survey)
         except ValueError as error:
             raise UsageError(str(error)) from None
+    if args.redshift_column and "host_redshift" not in card:
+        raise UsageError(f"--redshift-column: model '{model_name}' has no host-redshift densities "
+                         f"(fink-t2 host-redshift {model_name})")
     if args.uncertainty == "ensemble" and "cv" not in card:
         raise UsageError(f"--uncertainty ensemble needs cross-validation fold models; model '{model_name}' has none")
     require_java()
@@ -74,8 +77,9 @@ def classify_command(args) -> int:
     if args.keep_existing:
         keep += [c + KEPT_SUFFIX for c in OUTPUT_COLUMNS if c in alerts.columns]
     result = add_t2_columns(alerts, model_name, cuts, args.gp_backend, args.keep_existing,
-                            uncertainty=args.uncertainty, survey=args.survey,
-                            forced=args.forced).select(*keep, *OUTPUT_COLUMNS)
+                            uncertainty=args.uncertainty, survey=args.survey, forced=args.forced,
+                            redshift_column=args.redshift_column,
+                            redshift_err_column=args.redshift_err_column).select(*keep, *OUTPUT_COLUMNS)
 
     if isinstance(output, Path):
         # Write beside the target, then rename: a failed run leaves no OUTPUT that looks complete.
@@ -257,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--forced", action=argparse.BooleanOptionalAction,
                           help="Rubin: add the forced photometry (prvDiaForcedSources) to the light curves "
                                "(default: as the model was trained, its card's forced_photometry)")
+    classify.add_argument("--redshift-column", metavar="NAME",
+                          help="ZTF: a column (a.b for a struct field) with each alert's host redshift (null where "
+                               "unknown), for a model with host-redshift densities (t2-ztf-gr-v3, -v4, -v5)")
+    classify.add_argument("--redshift-err-column", metavar="NAME", help="ZTF: the column of its 1-sigma error")
     classify.add_argument("--gp-backend", default="batched", choices=BACKENDS,
                           help="GP engine: batched (all objects at once) or george (reference, needs the "
                                "evaluate extra) (default: batched)")

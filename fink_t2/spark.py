@@ -88,7 +88,8 @@ def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = Non
     model's classes, ``t2_class``, ``t2_uncertainty``, ``t2_status``).
 
     Arguments, in order, for ZTF: ``cjd, cfid, cmagpsf, csigmapsf, cisdiffpos`` (history
-    arrays), ``jdstarthist`` (double), ``roid`` (int), ``cdsxmatch`` (string); for LSST
+    arrays), ``jdstarthist`` (double), ``roid`` (int), ``cdsxmatch`` (string), ``redshift`` and ``redshift_err``
+    (double: the host's, null where unknown; see ``redshift``); for LSST
     (``rubin_columns``): ``time_mjd, flux_njy, fluxerr_njy`` (source arrays), ``band`` (a string, a letter
     per source) and ``ss_object_id`` (long). A context column may be a null literal when ``cuts`` disables
     the cut that uses it. The model (default: the survey's) is loaded once per Python worker and called
@@ -103,17 +104,19 @@ def t2_udf(model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = Non
 
     @pandas_udf(output_schema())
     def t2_ztf(cjd: pd.Series, cfid: pd.Series, cmagpsf: pd.Series, csigmapsf: pd.Series, cisdiffpos: pd.Series,
-               jdstarthist: pd.Series, roid: pd.Series, cdsxmatch: pd.Series) -> pd.DataFrame:
+               jdstarthist: pd.Series, roid: pd.Series, cdsxmatch: pd.Series, redshift: pd.Series,
+               redshift_err: pd.Series) -> pd.DataFrame:
         model = load_model(model_name, engine=engine, uncertainty=uncertainty)
+        numbers = lambda column: pd.to_numeric(column, errors="coerce").to_numpy(float)  # noqa: E731
 
-        def classify(cjd, cfid, cmagpsf, csigmapsf, cisdiffpos, jdstarthist, roid, cdsxmatch):
+        def classify(cjd, cfid, cmagpsf, csigmapsf, cisdiffpos, jdstarthist, roid, cdsxmatch, redshift, redshift_err):
             return ztf.classify_alerts(
-                cjd, cfid, cmagpsf, csigmapsf, cisdiffpos,
-                jdstarthist=pd.to_numeric(jdstarthist, errors="coerce").to_numpy(float),
-                roid=pd.to_numeric(roid, errors="coerce").to_numpy(float),
-                cdsxmatch=cdsxmatch.to_numpy(object), cuts=cuts, model=model, gp_backend=gp_backend)
+                cjd, cfid, cmagpsf, csigmapsf, cisdiffpos, jdstarthist=numbers(jdstarthist), roid=numbers(roid),
+                cdsxmatch=cdsxmatch.to_numpy(object), cuts=cuts, model=model, gp_backend=gp_backend,
+                redshift=numbers(redshift), redshift_err=numbers(redshift_err))
 
-        result = _in_chunks(classify, cjd, cfid, cmagpsf, csigmapsf, cisdiffpos, jdstarthist, roid, cdsxmatch)
+        result = _in_chunks(classify, cjd, cfid, cmagpsf, csigmapsf, cisdiffpos, jdstarthist, roid, cdsxmatch,
+                            redshift, redshift_err)
         return _output_frame(*result, model.classes)
 
     @pandas_udf(output_schema())
@@ -248,15 +251,40 @@ def context_columns(df, cuts: SelectionCuts):
     return cols, cuts
 
 
+def redshift_columns(df, card: dict, redshift_column: Optional[str], redshift_err_column: Optional[str]) -> dict:
+    """``redshift`` and ``redshift_err`` columns (double) from the columns named (``a.b`` for a struct field), or
+    nulls; ValueError if one is absent or the model has no host-redshift densities."""
+    from pyspark.sql import functions as F
+
+    if redshift_err_column is not None and redshift_column is None:
+        raise ValueError("a redshift error column needs a redshift column")
+    if redshift_column is not None and "host_redshift" not in card:
+        raise ValueError(f"model '{card['id']}' has no host-redshift densities (fink-t2 host-redshift): it cannot "
+                         f"read the redshift column '{redshift_column}'")
+    columns = {}
+    for role, name in (("redshift", redshift_column), ("redshift_err", redshift_err_column)):
+        if name is None:
+            columns[role] = F.lit(None).cast("double")
+            continue
+        top, _, field = name.partition(".")
+        if top not in df.columns or (field and field not in _field_names(df, top)):
+            raise ValueError(f"{role} column '{name}' is not in the alerts")
+        columns[role] = F.col(name).cast("double")
+    return columns
+
+
 def add_t2_columns(df, model_name: Optional[str] = None, cuts: Optional[SelectionCuts] = None,
                    gp_backend: str = "batched", keep_existing: bool = False, engine: Optional[str] = None,
-                   uncertainty: str = "entropy", survey: Optional[str] = None, forced: Optional[bool] = None):
+                   uncertainty: str = "entropy", survey: Optional[str] = None, forced: Optional[bool] = None,
+                   redshift_column: Optional[str] = None, redshift_err_column: Optional[str] = None):
     """``df`` with the columns ``t2``, ``t2_class``, ``t2_uncertainty`` and ``t2_status`` appended.
 
     ``df`` holds alerts as Fink stores them; ``survey`` (default: told by the columns, ``surveys.survey_of_names``):
     - ``ztf``: Fink's history columns (``cjd``, ``cfid``, ``cmagpsf``, ``csigmapsf``, optionally
       ``cisdiffpos``) or the raw ``candidate`` and ``prv_candidates``. A selection cut whose column
-      (``candidate.jdstarthist``, ``roid``, ``cdsxmatch``) is absent is skipped with a warning;
+      (``candidate.jdstarthist``, ``roid``, ``cdsxmatch``) is absent is skipped with a warning. With
+      ``redshift_column`` (and ``redshift_err_column``), the host's redshift (null: unknown) updates the
+      probabilities of a model with host-redshift densities (``redshift``);
     - ``lsst``: Rubin alerts (``diaSource`` and ``prvDiaSources``, Rubin or ELAsTiCC names;
       ``forced``: ``prvDiaForcedSources`` too; default: as the model was trained, its card's
       ``forced_photometry``).
@@ -283,7 +311,10 @@ def add_t2_columns(df, model_name: Optional[str] = None, cuts: Optional[Selectio
     cuts = default_cuts_for(card, survey) if cuts is None else cuts
     if survey == "ztf":
         context, cuts = context_columns(df, cuts)
-        inputs = {**history_columns(df), **context}
+        inputs = {**history_columns(df), **context,
+                  **redshift_columns(df, card, redshift_column, redshift_err_column)}
+    elif redshift_column is not None or redshift_err_column is not None:
+        raise ValueError("redshift columns are read for ZTF alerts only")
     else:
         inputs, cuts = rubin_columns(df, cuts, reads_forced_photometry(card, forced))
     udf = t2_udf(model_name, cuts, gp_backend, engine, uncertainty, survey)

@@ -142,20 +142,22 @@ def lightcurves_from_alerts(jd, fid, magpsf, sigmapsf, isdiffpos: Optional[Seque
 
 def classify_alerts(jd, fid, magpsf, sigmapsf, isdiffpos=None, jdstarthist=None, roid=None, cdsxmatch=None,
                     cuts: Optional[SelectionCuts] = None, model: Optional[T2Model] = None,
-                    gp_backend: str = "batched"):
+                    gp_backend: str = "batched", redshift=None, redshift_err=None):
     """Classify a batch of alerts from their history arrays (see ``lightcurves_from_alerts``).
 
     Optional per-alert context (``jdstarthist``, ``roid``, ``cdsxmatch``) feeds the
     selection cuts; None skips the cut that needs it. ``jdstarthist`` also dates the object's first detection
-    for models that read its age (``models.AUX_INPUTS``); None: the history's first point. Returns ``(probabilities
-    (n, n_classes) with NaN rows where not ok, uncertainty (n,), status (n,))``.
+    for models that read its age (``models.AUX_INPUTS``); None: the history's first point. ``redshift`` and
+    ``redshift_err`` (n,): the hosts' redshifts where known (NaN elsewhere), for a model with host-redshift
+    densities (``redshift``). Returns ``(probabilities (n, n_classes) with NaN rows where not ok, uncertainty
+    (n,), status (n,))``.
     """
     model = model or load_model(DEFAULT_MODELS["ztf"])
     cuts = default_cuts(trained_min_bands(model.card)) if cuts is None else cuts
     lightcurves = lightcurves_from_alerts(jd, fid, magpsf, sigmapsf, isdiffpos)
     solar_system = None if roid is None else np.asarray(roid, dtype=float) == ROID_SOLAR_SYSTEM
     status = apply_cuts(lightcurves, cuts, first_jd=jdstarthist, solar_system=solar_system, host_class=cdsxmatch)
-    return classify_batch(lightcurves, status, model, gp_backend, jdstarthist)
+    return classify_batch(lightcurves, status, model, gp_backend, jdstarthist, redshift, redshift_err)
 
 
 LIGHTCURVE_COLUMNS = ("objectId", "mjd", "band", "mag", "magerr")

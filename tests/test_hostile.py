@@ -166,7 +166,7 @@ def test_udf_body_keeps_every_row_and_never_leaks_nan(batch, with_cuts):
     udf = t2_udf(cuts=default_cuts() if with_cuts else SelectionCuts.none())
     history = [pd.Series(column, dtype=object) for column in _columns(batch)]
     context = [pd.Series([2459000.0] * len(batch)), pd.Series([0] * len(batch)),
-               pd.Series(["Unknown"] * len(batch))]
+               pd.Series(["Unknown"] * len(batch)), pd.Series([None] * len(batch)), pd.Series([None] * len(batch))]
     out = udf.func(*history, *context)
     assert len(out) == len(batch)
     classes = load_model().classes

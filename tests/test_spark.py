@@ -91,6 +91,42 @@ def test_missing_alert_column_is_a_clear_error(spark):
         add_t2_columns(alerts)
 
 
+def test_a_host_redshift_column_updates_the_probabilities_by_bayes_rule(spark):
+    """Half of the real alerts get a host at z = 0.03 (a struct field, as a catalogue join would add it), the
+    others none: the first are the no-redshift probabilities times the card's densities at 0.03 (SciPy's
+    estimate from the card's values), renormalised; the second are unchanged; no row is lost."""
+    from scipy.stats import gaussian_kde
+
+    from fink_t2.models import read_card
+    from fink_t2.redshift import LOG10_Z_RANGE, MIN_OBJECTS, OUTLIER_FRACTION
+
+    alerts = read_alerts(spark, shared_path("ztf_alerts/parquet"))
+    hosts = alerts.withColumn("host", F.struct(F.when(F.col("candid") % 2 == 0, F.lit(0.03)).alias("z")))
+    with_z = add_t2_columns(hosts, cuts=SelectionCuts.none(), redshift_column="host.z") \
+        .select("candid", "t2", "t2_status").toPandas().set_index("candid")
+    without = add_t2_columns(alerts, cuts=SelectionCuts.none()).select("candid", "t2").toPandas().set_index("candid")
+    assert len(with_z) == alerts.count()
+    ok = (with_z["t2_status"] == "ok").to_numpy()
+    assert ok.sum() > 100
+    card = read_card("t2-ztf-gr-v3")
+    classes = list(with_z["t2"][ok].iloc[0])
+    p_with = np.array([[p[c] for c in classes] for p in with_z["t2"][ok]])
+    p_without = np.array([[p[c] for c in classes] for p in without["t2"].loc[with_z.index[ok]]])
+    log10_z, names = np.asarray(card["host_redshift"]["log10_z"]), np.asarray(card["host_redshift"]["class"])
+    density = np.array([(1 - OUTLIER_FRACTION) * gaussian_kde(
+        log10_z[names == c] if (names == c).sum() >= MIN_OBJECTS else log10_z)(np.log10(0.03))[0]
+        + OUTLIER_FRACTION / (LOG10_Z_RANGE[1] - LOG10_Z_RANGE[0]) for c in classes])
+    even = (with_z.index[ok].to_numpy() % 2) == 0
+    assert 0 < even.sum() < len(even)
+    expected = p_without[even] * density
+    np.testing.assert_allclose(p_with[even], expected / expected.sum(axis=1, keepdims=True), atol=1e-5)
+    np.testing.assert_allclose(p_with[~even], p_without[~even], atol=1e-6)
+    with pytest.raises(ValueError, match="host.zz"):
+        add_t2_columns(hosts, redshift_column="host.zz")
+    with pytest.raises(ValueError, match="no host-redshift densities"):
+        add_t2_columns(hosts, model_name="t2-ztf-gr", redshift_column="host.z")
+
+
 def test_a_model_that_reads_the_age_takes_it_from_jdstarthist(spark):
     """t2-ztf-gr-v5 reads each alert's age from ``candidate.jdstarthist``: the UDF gives what
     ``ztf.classify_alerts`` gives with those dates, not what it gives without them (these alerts' sources were
