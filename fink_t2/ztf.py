@@ -6,6 +6,7 @@ models, classify) knows no survey. A ZTF alert (Fink schema) carries ``candidate
 difference images with ``isdiffpos`` for the sign, in g (fid 1) and r (fid 2); i (fid 3)
 is dropped, never mapped to r. Magnitudes become FLUXCAL with ``lightcurves.mag_to_fluxcal``.
 """
+import logging
 from typing import Optional, Sequence
 
 import numpy as np
@@ -16,6 +17,8 @@ from .classify import classify_batch, most_probable_class
 from .cuts import SelectionCuts, apply_cuts
 from .lightcurves import POINT_COLUMNS, LightCurves, flatten_rows, lightcurves_from_points, mag_to_fluxcal, row_lengths
 from .models import DEFAULT_MODELS, T2Model, load_model, trained_min_bands
+
+log = logging.getLogger(__name__)
 
 #: Band order of ZTF light curves and of the ZTF models' input: index -> band name.
 BANDS = ("g", "r")
@@ -185,8 +188,8 @@ def classify_lightcurves(df: pd.DataFrame, model=None, cuts: Optional[SelectionC
     ``model`` is a ``T2Model``, a model name or None (the default model).
     ``cuts`` defaults to the light-curve cuts only (>= 2 points, in both bands unless the model learned one);
     the alert-context cuts need alert columns and are skipped. Optional columns ``redshift`` and
-    ``redshift_err`` (an object's first value): its host's redshift and error, for a model with host-redshift
-    densities (``redshift``).
+    ``redshift_err`` (an object's first non-null value): its host's redshift and error, for a model with
+    host-redshift densities (``redshift``).
     Returns one row per object: ``objectId``, one float column per class (NaN when
     unclassified), ``t2_class`` (empty when unclassified), ``t2_uncertainty`` (NaN when
     unclassified) and ``t2_status``.
@@ -199,6 +202,9 @@ def classify_lightcurves(df: pd.DataFrame, model=None, cuts: Optional[SelectionC
     host = [pd.to_numeric(df.groupby("objectId", sort=False)[column].first(), errors="coerce")
             .reindex(object_ids).to_numpy(float) if column in df.columns else None
             for column in ("redshift", "redshift_err")]
+    if host[0] is not None and model.redshift_prior is None:
+        log.warning("t2: model '%s' has no host-redshift densities: the table's redshift column is not used",
+                    model.card.get("id"))
     probabilities, uncertainty, status = classify_batch(lightcurves, status, model, gp_backend, None, *host)
     out = pd.DataFrame(probabilities, columns=model.classes)
     out.insert(0, "objectId", np.asarray(object_ids))

@@ -149,3 +149,14 @@ def test_each_fold_model_of_the_default_model_knows_the_redshifts_of_the_other_f
     for k, weights in enumerate(card["cv"]["weights"]):
         prior = load_model("t2-ztf-gr-v3", weights).redshift_prior
         np.testing.assert_allclose(np.sort(prior.log10_z), np.sort(np.log10(kept["redshift"][folds != k])), atol=1e-5)
+
+
+def test_a_model_without_densities_says_it_leaves_the_redshift_column_unused(bts_table, caplog):
+    from fink_t2 import classify_lightcurves
+
+    table = bts_table[bts_table["objectId"].isin(bts_table["objectId"].drop_duplicates().to_numpy()[:4])]
+    with caplog.at_level("WARNING", logger="fink_t2.ztf"):
+        with_z = classify_lightcurves(table, "t2-ztf-gr")
+    assert "no host-redshift densities" in caplog.text
+    without = classify_lightcurves(table.drop(columns="redshift"), "t2-ztf-gr")
+    pd.testing.assert_frame_equal(with_z, without)
