@@ -84,11 +84,13 @@ class RedshiftPrior:
         return out
 
     def apply(self, probabilities: np.ndarray, redshift, redshift_err=None) -> np.ndarray:
-        """(n, n_classes) float32 probabilities updated by each row's redshift; rows without one (NaN or
-        <= 0) are returned as they are."""
+        """(n, n_classes) float32 probabilities updated by each row's redshift; rows without one (NaN, <= 0,
+        or outside the densities' range ``LOG10_Z_RANGE``, where they say nothing) are returned as they are."""
         probabilities = np.asarray(probabilities, dtype=np.float32)
         redshift = np.asarray(redshift, dtype=float)
-        known = np.isfinite(redshift) & (redshift > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log10_z = np.log10(redshift)
+        known = (log10_z >= LOG10_Z_RANGE[0]) & (log10_z <= LOG10_Z_RANGE[1])
         if not known.any():
             return probabilities
         out = probabilities.copy()

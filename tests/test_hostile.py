@@ -165,8 +165,11 @@ def test_udf_body_keeps_every_row_and_never_leaks_nan(batch, with_cuts):
 
     udf = t2_udf(cuts=default_cuts() if with_cuts else SelectionCuts.none())
     history = [pd.Series(column, dtype=object) for column in _columns(batch)]
+    hostile_redshifts = [None, np.nan, np.inf, -1.0, 0.0, 1e-30, 1e30, 0.05]  # and errors: none, negative, infinite
     context = [pd.Series([2459000.0] * len(batch)), pd.Series([0] * len(batch)),
-               pd.Series(["Unknown"] * len(batch)), pd.Series([None] * len(batch)), pd.Series([None] * len(batch))]
+               pd.Series(["Unknown"] * len(batch)),
+               pd.Series([hostile_redshifts[i % 8] for i in range(len(batch))], dtype=float),
+               pd.Series([[None, -0.01, np.inf][i % 3] for i in range(len(batch))], dtype=float)]
     out = udf.func(*history, *context)
     assert len(out) == len(batch)
     classes = load_model().classes

@@ -35,13 +35,14 @@ def test_densities_are_scipys_kernel_estimates_with_a_flat_part():
 
 def test_the_update_is_bayes_rule_and_leaves_rows_without_a_redshift_alone():
     prior = toy_prior()
-    p = np.array([[0.5, 0.3, 0.2], [0.5, 0.3, 0.2], [0.6, 0.3, 0.1], [0.6, 0.3, 0.1], [0.2, 0.2, 0.6]], np.float32)
-    redshift = np.array([0.02, 0.08, np.nan, 0.0, -0.1])
+    p = np.array([[0.5, 0.3, 0.2], [0.5, 0.3, 0.2], [0.6, 0.3, 0.1], [0.6, 0.3, 0.1], [0.2, 0.2, 0.6],
+                  [0.2, 0.2, 0.6], [0.2, 0.7, 0.1], [0.2, 0.7, 0.1]], np.float32)
+    redshift = np.array([0.02, 0.08, np.nan, 0.0, -0.1, np.inf, 1e-30, 1e30])
     updated = prior.apply(p, redshift)
     by_hand = p[:2] * prior.densities(redshift[:2])
     np.testing.assert_allclose(updated[:2], by_hand / by_hand.sum(axis=1, keepdims=True), rtol=1e-6)
     assert updated[0].argmax() == 1 and updated[1].argmax() == 0     # a near host favours SN II, a far one SN Ia
-    np.testing.assert_array_equal(updated[2:], p[2:])                   # unknown, zero or negative: unchanged
+    np.testing.assert_array_equal(updated[2:], p[2:])      # unknown, zero, negative, beyond the densities: unchanged
 
 
 def test_a_redshift_known_to_no_better_than_its_own_size_tells_nothing():
