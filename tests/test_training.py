@@ -198,15 +198,16 @@ def test_class_weights_are_tempered_inverse_frequency():
 
 
 def test_training_inputs_equal_inference_inputs(bts_table):
-    """The training path (labelled points) and the light-curve-table API build the same model inputs."""
+    """The training path (labelled points) and the light-curve-table API build the same model inputs, and read
+    the same host redshifts (the table's ``redshift`` column)."""
     from fink_t2.ztf import classify_lightcurves
     from fink_t2.models import load_model
 
     model = load_model()  # the default, trained model
     data = read_ztf_table(shared_path("bts_dev/bts_dev_lightcurves.parquet"))
-    first = LabelledPoints(data.points, data.labels.iloc[:50], data.bands)
+    first = LabelledPoints(data.points, data.labels.iloc[:50], data.bands, redshift=data.redshift)
     selected, gp_flux, span_days, _ = training.preprocess(first, model.wavelengths_a, training.gp_preparation("ztf"))
-    via_training = model.predict_proba(gp_flux, span_days)
+    via_training = model.predict_proba(gp_flux, span_days, redshift=first.host_redshift()[selected])
     table = bts_table[bts_table.objectId.isin(first.labels.index)]
     via_api = classify_lightcurves(table, model).set_index("objectId").loc[first.labels.index[selected], model.classes]
     np.testing.assert_allclose(via_api.to_numpy(), via_training, atol=1e-5)
