@@ -95,9 +95,8 @@ class RedshiftPrior:
             return probabilities
         out = probabilities.copy()
         errors = None if redshift_err is None else np.asarray(redshift_err, dtype=float)[known]
-        posterior = probabilities[known] * self.densities(redshift[known], errors)
-        with np.errstate(invalid="ignore"):
-            out[known] = posterior / posterior.sum(axis=1, keepdims=True)
+        posterior = probabilities[known] * self.densities(redshift[known], errors)  # > 0: every density has a flat part
+        out[known] = posterior / posterior.sum(axis=1, keepdims=True)
         return out
 
 
