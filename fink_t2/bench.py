@@ -400,10 +400,10 @@ def rubin_cost_by_history(model_name: str, lengths=(10, 100, 300, 1000), n_alert
     return out
 
 
-def bench_pipeline_lsst(n_alerts: int, models, rounds: int = 2) -> dict:
-    """The UDF path in local Spark (one core, ONNX Runtime) with each LSST model of ``models`` on replicated real
-    Rubin alerts (their history lengths: median ~140, max ~1,200 detections), the first model against the
-    others; then each one's cost per alert by history length.
+def bench_models(n_alerts: int, models, survey: str = "lsst", rounds: int = 2) -> dict:
+    """The UDF path in local Spark (one core, ONNX Runtime) with each model of ``models`` on replicated real
+    alerts of ``survey`` (Rubin: their history lengths, median ~140, max ~1,200 detections), the first model
+    against the others; for Rubin, then each one's cost per alert by history length.
 
     One Spark session for all, so that every model runs on the same JVM, its hot code compiled by the warm-up
     passes (a second session in the same process would inherit them and favour the models run later); each
@@ -411,12 +411,13 @@ def bench_pipeline_lsst(n_alerts: int, models, rounds: int = 2) -> dict:
     from .cuts import SelectionCuts
     from .spark import get_spark
 
+    replicate = replicated_rubin_alerts if survey == "lsst" else replicated_alerts
     out = {"alerts": n_alerts, "models": {}}
     with tempfile.TemporaryDirectory() as tmp:
         path, warm_up = Path(tmp) / "alerts.parquet", Path(tmp) / "warm_up.parquet"
-        replicated_rubin_alerts(n_alerts, path)
-        replicated_rubin_alerts(min(n_alerts, WARM_UP_ALERTS), warm_up, seed=1)
-        spark = get_spark("local[1]", app_name="fink-t2-bench-lsst")
+        replicate(n_alerts, path)
+        replicate(min(n_alerts, WARM_UP_ALERTS), warm_up, seed=1)
+        spark = get_spark("local[1]", app_name=f"fink-t2-bench-{survey}-models")
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2000")
         for model_name in models:
             out["models"][model_name] = {"warm_up_classified_per_s_per_core": _warm_up(
@@ -440,7 +441,7 @@ def bench_pipeline_lsst(n_alerts: int, models, rounds: int = 2) -> dict:
     for other in others:
         out[f"ratio_{first}_vs_{other}"] = ratio = mean_rate(first) / mean_rate(other)
         print(f"{first} / {other}: {ratio:.2f}x classified alerts/s/core (cuts off, mean of {rounds} rounds)")
-    for model_name in models:
+    for model_name in models if survey == "lsst" else ():
         print(f"{model_name}, in-process cost by history length:")
         out["models"][model_name]["cost_by_history"] = rubin_cost_by_history(model_name)
     return out
@@ -531,9 +532,9 @@ def run(args) -> int:
         result = bench_gp(args.objects, args.repeats)
         if args.scaling:
             result["scaling"] = bench_gp_scaling()
-    elif args.target == "pipeline" and args.survey == "lsst":
-        result = bench_pipeline_lsst(args.alerts or 10_000, tuple(args.models.split(",")) if args.models
-                                     else (DEFAULT_MODELS["lsst"],))
+    elif args.target == "pipeline" and (args.survey == "lsst" or args.models):
+        result = bench_models(args.alerts or (10_000 if args.survey == "lsst" else 100_000),
+                              tuple(args.models.split(",")) if args.models else (DEFAULT_MODELS["lsst"],), args.survey)
     elif args.target == "pipeline":
         result = bench_pipeline(args.alerts or 100_000, engines=tuple(args.engines.split(",")))
     else:
@@ -557,8 +558,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--engines", default="onnx,keras",
                         help="'pipeline': model engines compared, the first against the others (default onnx,keras; "
                              "keras needs the train extra)")
-    parser.add_argument("--models", help="'pipeline --survey lsst': LSST models compared, the first against the "
-                                          "others (default: the Rubin default model)")
+    parser.add_argument("--models", help="'pipeline': models of the survey compared in one Spark session, the first "
+                                          "against the others, instead of the engines (ONNX Runtime; --survey lsst: "
+                                          "default the Rubin default model)")
     parser.add_argument("--files", type=int, default=8, help="alert files for 'stream' (default 8)")
     parser.add_argument("--trigger", type=float, default=1.0, help="'stream': seconds between micro-batches")
     parser.add_argument("--repeats", type=int, default=3,

@@ -89,8 +89,11 @@ def out_of_fold_predictions(model_name: str, path=None):
 
 def calibrate(model_name: str, path=None, card_file: Optional[Path] = None) -> dict:
     """Fit the temperatures of a cross-validated model and store them in its card; returns the card."""
-    from .models import card_path
+    from .models import ModelError, card_path, read_card
 
+    if "committee" in read_card(model_name):
+        raise ModelError(f"model '{model_name}' is a committee: its members' temperatures calibrate it (calibrate "
+                         "them, then rebuild it with fink-t2 committee)")
     probabilities, labels, folds = out_of_fold_predictions(model_name, path)
     card_file = card_file or card_path(model_name)
     card = json.loads(Path(card_file).read_text())

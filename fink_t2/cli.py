@@ -1,5 +1,5 @@
-"""Command line: ``fink-t2 classify`` (alerts -> parquet), ``data``, ``train``, ``ensemble``, ``evaluate`` and
-``bench``.
+"""Command line: ``fink-t2 classify`` (alerts -> parquet), ``data``, ``train``, ``ensemble``, ``committee``,
+``evaluate`` and ``bench``.
 
 Also runnable as ``spark-submit fink_t2/cli.py classify INPUT OUTPUT`` (imports are
 absolute so that the file works as a script once the package is installed).
@@ -172,6 +172,17 @@ def ensemble_command(args) -> int:
     card = combine(args.members, Path(args.out))
     print(f"fink-t2: ensemble {card['id']} of {len(card['ensemble']['members'])} models, "
           f"{len(card['onnx']['files'])} ONNX graph(s) -> {args.out}; calibrate and evaluate it next")
+    return 0
+
+
+def committee_command(args) -> int:
+    from fink_t2.committee import build
+    from fink_t2.models import card_path
+
+    out_dir = Path(args.out_dir) if args.out_dir else card_path(args.members[0]).parent
+    card = build(args.name, args.members, out_dir, args.min_bands)
+    print(f"fink-t2: committee {card['id']} of {', '.join(args.members)} (band cut {card['min_bands']}) -> "
+          f"{out_dir / (card['id'] + '.json')}; fit its host-redshift densities and evaluate it next")
     return 0
 
 
@@ -373,6 +384,16 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument("--out", required=True, help="weights folder, e.g. data/models/t2/NAME (card: NAME.json "
                                                        "beside it)")
     ensemble.set_defaults(run=ensemble_command)
+
+    committee = sub.add_parser("committee", help="one model whose probabilities are the mean of the calibrated "
+                                                 "probabilities of models of different recipes that share their GP "
+                                                 "preparation (writes a card only)")
+    committee.add_argument("name", help="the committee's model name")
+    committee.add_argument("members", nargs="+", choices=models, metavar="MEMBER", help="the members' model names")
+    committee.add_argument("--min-bands", type=int, choices=(1, 2), help="fewest bands its default cuts ask "
+                                                                         "(default: the members' common cut)")
+    committee.add_argument("--out-dir", help="folder of its card (default: the first member's)")
+    committee.set_defaults(run=committee_command)
 
     calibrate = sub.add_parser("calibrate", help="fit the temperature that calibrates a cross-validated model's "
                                                  "probabilities on its out-of-fold predictions; stored in its card")

@@ -15,7 +15,7 @@ from . import gp
 from .classify import STATUS_OK, GPPreparation
 from .cuts import SelectionCuts, apply_cuts
 from .lightcurves import LightCurves
-from .models import DEFAULT_MODEL, check_model, load_model, network_inputs, trained_min_bands
+from .models import DEFAULT_MODEL, check_model, load_model, network_inputs, default_min_bands
 from .realdata import HISTORY_FIELDS, alert_histories
 from .ztf import LIGHTCURVE_COLUMNS, lightcurves_from_alerts, lightcurves_from_table
 
@@ -68,10 +68,13 @@ def explain(path, object_id: str, model_name: Optional[str] = None) -> dict:
 
     model_name = model_name or DEFAULT_MODEL
     card, root = check_model(model_name)
+    if "committee" in card:
+        raise ValueError(f"model '{model_name}' is a committee: explain one of its members "
+                         f"({', '.join(m['model'] for m in card['committee']['members'])})")
     if card["format"] != "keras3_weights":
         raise ValueError(f"model '{model_name}' is not a t2 model trained by fink-t2: no class activation map")
     lightcurves = object_lightcurve(path, object_id)
-    status = apply_cuts(lightcurves, SelectionCuts(min_bands=trained_min_bands(card)))
+    status = apply_cuts(lightcurves, SelectionCuts(min_bands=default_min_bands(card)))
     if status[0] != STATUS_OK:
         raise ValueError(f"object {object_id!r} is not classified ({status[0]})")
     preparation = GPPreparation.of_card(card)

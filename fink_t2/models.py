@@ -11,7 +11,8 @@ loading; a loaded model is cached per process, so a Spark Python worker loads it
 
 Two engines run a model: ``onnx`` (ONNX Runtime, the default wherever the card has
 ONNX graphs; no TensorFlow) and ``keras`` (Keras 3 on the weight files, or tf_keras for
-the published Fink SavedModel; needs the ``train`` extra).
+the published Fink SavedModel; needs the ``train`` extra). A committee's card (``committee``)
+holds no weights: it loads its member models and averages their probabilities.
 """
 import hashlib
 import importlib.resources
@@ -83,9 +84,12 @@ def reads_forced_photometry(card: dict, forced: Optional[bool] = None) -> bool:
     return bool(card.get("forced_photometry", False)) if forced is None else forced
 
 
-def trained_min_bands(card: dict) -> int:
-    """Fewest bands with points in the light curves the model was trained on (its card's
-    ``training_data.min_bands``; 2 where the card does not say): the default cuts ask as many."""
+def default_min_bands(card: dict) -> int:
+    """Fewest bands with points that the model's default cuts ask: its card's ``min_bands`` where set (a
+    committee's choice, see ``committee``), else as many as in the light curves it was trained on
+    (``training_data.min_bands``; 2 where the card does not say)."""
+    if "min_bands" in card:
+        return int(card["min_bands"])
     training_data = card.get("training_data")
     return int(training_data.get("min_bands", 2)) if isinstance(training_data, dict) else 2
 
@@ -108,7 +112,10 @@ def file_sha256(path: Path) -> str:
 
 
 def verify_files(card: dict, card_folder: Path) -> Path:
-    """Check every weight file against the card's sha256; return the weights folder."""
+    """Check every weight file against the card's sha256; return the weights folder (a committee has none:
+    its members' files are checked as they load)."""
+    if "committee" in card:
+        return card_folder
     root = _weights_path(card, card_folder)
     for relative, expected in card["source"]["sha256"].items():
         path = root / relative
@@ -213,7 +220,8 @@ def network_inputs(gp_flux: np.ndarray, span_days: Optional[np.ndarray], card: d
 class T2Model:
     """A loaded t2 model: its card, the engine running it, ``run(inputs) -> (n, n_classes)`` probabilities,
     the temperature that calibrates them (None: uncalibrated), for the ``ensemble`` uncertainty the
-    cross-validation fold models (``T2Model`` each), and the card's host-redshift densities (``redshift``)."""
+    cross-validation fold models (``T2Model`` each), the card's host-redshift densities (``redshift``), and
+    for a committee (``committee``; ``run`` None) its member models, whose probabilities it averages."""
 
     card: dict
     engine: str
@@ -221,6 +229,7 @@ class T2Model:
     temperature: Optional[float] = None
     members: tuple = ()
     redshift_prior: Optional[RedshiftPrior] = None
+    committee: tuple = ()
 
     @property
     def classes(self):
@@ -245,10 +254,13 @@ class T2Model:
         n = len(gp_flux)
         if n == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        inputs = network_inputs(gp_flux, span_days, self.card, age_days)
-        chunk = PREDICT_CHUNK[self.engine]
-        out = np.concatenate([self.run([part[i:i + chunk] for part in inputs])
-                              for i in range(0, n, chunk)]).astype(np.float32)
+        if self.committee:
+            out = np.mean([member.predict_proba(gp_flux, span_days, age_days) for member in self.committee], axis=0)
+        else:
+            inputs = network_inputs(gp_flux, span_days, self.card, age_days)
+            chunk = PREDICT_CHUNK[self.engine]
+            out = np.concatenate([self.run([part[i:i + chunk] for part in inputs])
+                                  for i in range(0, n, chunk)]).astype(np.float32)
         out = out if self.temperature is None else temperature_scaled(out, self.temperature)
         if redshift is None or self.redshift_prior is None:
             return out
@@ -323,14 +335,19 @@ def load_model(name: Optional[str] = None, weights: Optional[str] = None, engine
     if key not in _LOADED:
         card, root = check_model(name)
         weight_file = weights or card.get("weights")  # None for a SavedModel card
-        graph = onnx_file(card, weight_file)
-        chosen = engine or ("onnx" if graph else "keras")
-        if chosen not in ENGINES:
-            raise ModelError(f"unknown engine {chosen!r}; choose one of {ENGINES}")
-        if chosen == "onnx" and graph is None:
-            raise ModelError(f"model '{name}' has no ONNX graph for {weight_file or 'its weights'}: "
-                             f"use the keras engine ({TRAIN_EXTRA}), or export it with fink-t2 export-onnx {name}")
-        run = _onnx_runner(root / graph, threads) if chosen == "onnx" else _keras_runner(card, root, weight_file)
+        committee, run = (), None
+        if "committee" in card:
+            committee = committee_members(card, weight_file, engine, threads, calibrated)
+            chosen = committee[0].engine
+        else:
+            graph = onnx_file(card, weight_file)
+            chosen = engine or ("onnx" if graph else "keras")
+            if chosen not in ENGINES:
+                raise ModelError(f"unknown engine {chosen!r}; choose one of {ENGINES}")
+            if chosen == "onnx" and graph is None:
+                raise ModelError(f"model '{name}' has no ONNX graph for {weight_file or 'its weights'}: use the keras "
+                                 f"engine ({TRAIN_EXTRA}), or export it with fink-t2 export-onnx {name}")
+            run = _onnx_runner(root / graph, threads) if chosen == "onnx" else _keras_runner(card, root, weight_file)
         temperature = card.get("calibration", {}).get("temperature", {}).get(weight_file)
         members = ()
         if uncertainty == "ensemble":
@@ -338,5 +355,23 @@ def load_model(name: Optional[str] = None, weights: Optional[str] = None, engine
                 raise ModelError(f"model '{name}' has no cross-validation fold models for the ensemble uncertainty")
             members = tuple(load_model(name, fold, engine, threads, calibrated) for fold in card["cv"]["weights"])
         _LOADED[key] = T2Model(card, chosen, run, temperature if calibrated else None, members,
-                               RedshiftPrior.of_card(card, weight_file))
+                               RedshiftPrior.of_card(card, weight_file), committee)
     return _LOADED[key]
+
+
+def committee_members(card: dict, weights: str, engine: Optional[str], threads: Optional[int],
+                      calibrated: bool) -> tuple:
+    """The member models of a committee's card (``committee``), each loaded for weight file ``weights`` and
+    checked against the files and temperatures the card pins."""
+    members = []
+    for pinned in card["committee"]["members"]:
+        member = load_model(pinned["model"], weights, engine, threads, calibrated)
+        changed = [what for what, now, then in (
+            ("files", member.card["source"]["sha256"], pinned["sha256"]),
+            ("temperatures", member.card.get("calibration", {}).get("temperature", {}), pinned["temperature"]))
+            if now != then]
+        if changed:
+            raise ModelError(f"model '{card['id']}': its member '{pinned['model']}' has other {' and '.join(changed)} "
+                             "than when the committee was built: rebuild it (fink-t2 committee)")
+        members.append(member)
+    return tuple(members)

@@ -19,7 +19,7 @@ import pandas as pd
 from .classify import classify_batch
 from .cuts import SelectionCuts, apply_cuts
 from .lightcurves import LightCurves, flatten_rows, lightcurves_from_points, row_lengths
-from .models import DEFAULT_MODELS, T2Model, load_model, trained_min_bands
+from .models import DEFAULT_MODELS, T2Model, load_model, default_min_bands
 
 #: Band order of Rubin light curves and of the LSST model's input.
 BANDS = ("u", "g", "r", "i", "z", "y")
@@ -137,7 +137,7 @@ def classify_alerts(time_mjd, band, flux_njy, fluxerr_njy, solar_system=None,
     ``(probabilities (n, n_classes) with NaN rows where not ok, uncertainty (n,), status (n,))``.
     """
     model = model or load_model(DEFAULT_MODELS["lsst"])
-    cuts = default_cuts(trained_min_bands(model.card)) if cuts is None else cuts
+    cuts = default_cuts(default_min_bands(model.card)) if cuts is None else cuts
     lightcurves = lightcurves_from_alerts(time_mjd, band, flux_njy, fluxerr_njy)
     status = apply_cuts(lightcurves, cuts, solar_system=solar_system)
     return classify_batch(lightcurves, status, model, gp_backend)

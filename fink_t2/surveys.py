@@ -3,7 +3,7 @@ from typing import Optional
 
 from . import rubin, ztf
 from .cuts import SelectionCuts
-from .models import DEFAULT_MODELS, trained_min_bands
+from .models import DEFAULT_MODELS, default_min_bands
 
 #: Survey name -> its adapter: ``BANDS``, ``WAVELENGTHS_A``, ``default_cuts``, ``lightcurves_from_alerts``,
 #: ``classify_alerts``.
@@ -18,9 +18,9 @@ def survey_of_names(names) -> str:
 
 
 def default_cuts_for(card: dict, survey: Optional[str] = None) -> SelectionCuts:
-    """The default cuts of ``survey`` (default: the model's) for the model of ``card``: as many bands as it was
-    trained on (``models.trained_min_bands``)."""
-    return ADAPTERS[survey or card.get("survey", "ztf")].default_cuts(trained_min_bands(card))
+    """The default cuts of ``survey`` (default: the model's) for the model of ``card``: as many bands as its card
+    asks (``models.default_min_bands``)."""
+    return ADAPTERS[survey or card.get("survey", "ztf")].default_cuts(default_min_bands(card))
 
 
 def check_model_survey(card: dict, survey: str):

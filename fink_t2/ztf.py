@@ -16,7 +16,7 @@ import pyarrow as pa
 from .classify import classify_batch, most_probable_class
 from .cuts import SelectionCuts, apply_cuts
 from .lightcurves import POINT_COLUMNS, LightCurves, flatten_rows, lightcurves_from_points, mag_to_fluxcal, row_lengths
-from .models import DEFAULT_MODELS, T2Model, load_model, trained_min_bands
+from .models import DEFAULT_MODELS, T2Model, load_model, default_min_bands
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ ROID_SOLAR_SYSTEM = 3
 
 def default_cuts(min_bands: int = 2) -> SelectionCuts:
     """Fink's cuts for ZTF alerts (those of its previous t2 and SuperNNova modules): >= 2 detections, in g and r
-    (``min_bands``: as many bands as the model was trained on, ``models.trained_min_bands``), at most 90 days
+    (``min_bands``: as many bands as the model's card asks, ``models.default_min_bands``), at most 90 days
     since the source first varied (``jdstarthist``), no known solar-system object (``roid``), a SIMBAD class
     (``cdsxmatch``) compatible with an extragalactic transient."""
     return SelectionCuts(min_bands=min_bands, hosts=EXTRAGALACTIC_HOSTS)
@@ -156,7 +156,7 @@ def classify_alerts(jd, fid, magpsf, sigmapsf, isdiffpos=None, jdstarthist=None,
     (n,), status (n,))``.
     """
     model = model or load_model(DEFAULT_MODELS["ztf"])
-    cuts = default_cuts(trained_min_bands(model.card)) if cuts is None else cuts
+    cuts = default_cuts(default_min_bands(model.card)) if cuts is None else cuts
     lightcurves = lightcurves_from_alerts(jd, fid, magpsf, sigmapsf, isdiffpos)
     solar_system = None if roid is None else np.asarray(roid, dtype=float) == ROID_SOLAR_SYSTEM
     status = apply_cuts(lightcurves, cuts, first_jd=jdstarthist, solar_system=solar_system, host_class=cdsxmatch)
@@ -186,7 +186,7 @@ def classify_lightcurves(df: pd.DataFrame, model=None, cuts: Optional[SelectionC
     ``df`` has columns ``objectId``, ``mjd``, ``band`` (``g``/``r``; others are
     ignored), ``mag``, ``magerr`` (PSF difference magnitudes of detections).
     ``model`` is a ``T2Model``, a model name or None (the default model).
-    ``cuts`` defaults to the light-curve cuts only (>= 2 points, in both bands unless the model learned one);
+    ``cuts`` defaults to the light-curve cuts only (>= 2 points, in both bands unless the model's card asks one);
     the alert-context cuts need alert columns and are skipped. Optional columns ``redshift`` and
     ``redshift_err`` (an object's first non-null value): its host's redshift and error, for a model with
     host-redshift densities (``redshift``).
@@ -197,7 +197,7 @@ def classify_lightcurves(df: pd.DataFrame, model=None, cuts: Optional[SelectionC
     if model is None or isinstance(model, str):
         model = load_model(model or DEFAULT_MODELS["ztf"])
     lightcurves, object_ids = lightcurves_from_table(df)
-    cuts = SelectionCuts(min_bands=trained_min_bands(model.card)) if cuts is None else cuts
+    cuts = SelectionCuts(min_bands=default_min_bands(model.card)) if cuts is None else cuts
     status = apply_cuts(lightcurves, cuts)
     host = [pd.to_numeric(df.groupby("objectId", sort=False)[column].first(), errors="coerce")
             .reindex(object_ids).to_numpy(float) if column in df.columns else None

@@ -49,13 +49,14 @@ def test_the_default_band_cut_follows_what_the_model_learned():
     both bands (every shipped ZTF model so far) cuts it."""
     import dataclasses
 
-    from fink_t2.models import load_model, trained_min_bands
+    from fink_t2.models import load_model, default_min_bands
     from fink_t2.ztf import classify_alerts
 
     model = load_model("t2-ztf-gr-v3")
     card = {**model.card, "training_data": {**model.card["training_data"], "min_bands": 1}}
     single_band_model = dataclasses.replace(model, card=card)
-    assert (trained_min_bands(model.card), trained_min_bands(card), trained_min_bands({})) == (2, 1, 2)
+    assert (default_min_bands(model.card), default_min_bands(card), default_min_bands({})) == (2, 1, 2)
+    assert default_min_bands({**model.card, "min_bands": 1}) == 1  # a card's own choice (a committee's)
     jd = [np.array([JD0, JD0 + 1, JD0 + 3]), np.array([JD0, JD0 + 1, JD0 + 3])]
     fid = [np.array([1, 1, 1]), np.array([1, 2, 1])]
     mag = [np.array([19.0, 18.5, 18.2])] * 2
