@@ -15,7 +15,7 @@ from . import gp
 from .classify import STATUS_OK, GPPreparation
 from .cuts import SelectionCuts, apply_cuts
 from .lightcurves import LightCurves
-from .models import DEFAULT_MODEL, check_model, load_model, network_inputs, default_min_bands
+from .models import DEFAULT_MODEL, check_model, default_min_bands, load_model, network_inputs
 from .realdata import HISTORY_FIELDS, alert_histories
 from .ztf import LIGHTCURVE_COLUMNS, lightcurves_from_alerts, lightcurves_from_table
 

@@ -19,7 +19,7 @@ import pandas as pd
 from .classify import classify_batch
 from .cuts import SelectionCuts, apply_cuts
 from .lightcurves import LightCurves, flatten_rows, lightcurves_from_points, row_lengths
-from .models import DEFAULT_MODELS, T2Model, load_model, default_min_bands
+from .models import DEFAULT_MODELS, T2Model, default_min_bands, load_model
 
 #: Band order of Rubin light curves and of the LSST model's input.
 BANDS = ("u", "g", "r", "i", "z", "y")

@@ -16,7 +16,7 @@ import pyarrow as pa
 from .classify import classify_batch, most_probable_class
 from .cuts import SelectionCuts, apply_cuts
 from .lightcurves import POINT_COLUMNS, LightCurves, flatten_rows, lightcurves_from_points, mag_to_fluxcal, row_lengths
-from .models import DEFAULT_MODELS, T2Model, load_model, default_min_bands
+from .models import DEFAULT_MODELS, T2Model, default_min_bands, load_model
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ def test_the_default_band_cut_follows_what_the_model_learned():
     both bands (every shipped ZTF model so far) cuts it."""
     import dataclasses
 
-    from fink_t2.models import load_model, default_min_bands
+    from fink_t2.models import default_min_bands, load_model
     from fink_t2.ztf import classify_alerts
 
     model = load_model("t2-ztf-gr-v3")
