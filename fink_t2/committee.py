@@ -77,10 +77,11 @@ def build(name: str, member_names, out_dir=None, min_bands: Optional[int] = None
         **{entry: first[entry] for entry in (*SHARED_ENTRIES, *gp_entries) if entry in first},
         "min_bands": int(min_bands),
         "n_parameters": sum(c["n_parameters"] for c in cards),
-        "source": {"sha256": {}},
+        "source": {"sha256": {}},  # no files of its own
         "calibration": {"method": "the members' temperatures, applied before the mean"},
         "training": {"seconds": sum(c["training"]["seconds"] for c in cards),
-                     "note": "the members' recorded training times, summed (each member's card says how it was measured)"},
+                     "note": "the members' recorded training times, summed (each member's card says how it was "
+                             "measured)"},
     }
     if all("cv" in c for c in cards):
         card["cv"] = {**first["cv"], "data": data[0] if len(data) == 1 else data}
