@@ -38,6 +38,7 @@ def classify_command(args) -> int:
     from fink_t2.cuts import SelectionCuts
     from fink_t2.models import check_model
     from fink_t2.models import DEFAULT_MODELS
+    from fink_t2.redshift import check_host_redshift
     from fink_t2.spark import KEPT_SUFFIX, OUTPUT_COLUMNS, add_t2_columns, get_spark, key_columns
     from fink_t2.surveys import check_model_survey
 
@@ -55,14 +56,13 @@ def classify_command(args) -> int:
         _, survey = check_parquet_alerts(args.input, args.survey)
     model_name = args.model or DEFAULT_MODELS[survey or "ztf"]
     card, _ = check_model(model_name)  # the workers load it; the driver only checks it
-    if survey:
-        try:
+    try:
+        if survey:
             check_model_survey(card, survey)
-        except ValueError as error:
-            raise UsageError(str(error)) from None
-    if args.redshift_column and "host_redshift" not in card:
-        raise UsageError(f"--redshift-column: model '{model_name}' has no host-redshift densities "
-                         f"(fink-t2 host-redshift {model_name})")
+        if args.redshift_column:
+            check_host_redshift(card)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     if args.uncertainty == "ensemble" and "cv" not in card:
         raise UsageError(f"--uncertainty ensemble needs cross-validation fold models; model '{model_name}' has none")
     require_java()
@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "(default: as the model was trained, its card's forced_photometry)")
     classify.add_argument("--redshift-column", metavar="NAME",
                           help="ZTF: a column (a.b for a struct field) with each alert's host redshift (null where "
-                               "unknown), for a model with host-redshift densities (t2-ztf-gr-v3, -v4, -v5)")
+                               "unknown), for a model with host-redshift densities (t2-ztf-gr-v3 to -v6; -v6 is the one to use)")
     classify.add_argument("--redshift-err-column", metavar="NAME", help="ZTF: the column of its 1-sigma error")
     classify.add_argument("--gp-backend", default="batched", choices=BACKENDS,
                           help="GP engine: batched (all objects at once) or george (reference, needs the "

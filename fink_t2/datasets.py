@@ -25,7 +25,7 @@ import pandas as pd
 from .lightcurves import POINT_COLUMNS, LightCurves, lightcurves_from_points
 from . import rubin
 from .models import file_sha256
-from .ztf import BANDS, lightcurves_from_alerts, mag_table_points
+from .ztf import BANDS, first_value_per_object, lightcurves_from_alerts, mag_table_points
 
 PLASTICC_WHEEL = "snmachine==2.0.0.post3"
 PLASTICC_WHEEL_SHA256 = "09faca95f69566b36a0d798ce01d24b25cc11367fb3b5323c4aa552421f715da"
@@ -220,7 +220,7 @@ def table_redshifts(table: pd.DataFrame) -> pd.Series:
     positive redshift left out; empty without the column."""
     if "redshift" not in table.columns:
         return pd.Series(dtype=float, name="redshift").rename_axis("object_id")
-    redshift = pd.to_numeric(table.groupby("objectId", sort=False)["redshift"].first(), errors="coerce")
+    redshift = first_value_per_object(table, "redshift")
     return redshift[redshift > 0].rename("redshift").rename_axis("object_id")
 
 

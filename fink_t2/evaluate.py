@@ -39,6 +39,7 @@ from .datasets import (ELASTICC_CLASSES, NON_SUPERNOVA_CLASSES, TNS_TYPES, Label
                        read_elasticc, read_plasticc, read_tns_alerts, read_ztf_table)
 from .models import load_model, read_card, reads_forced_photometry
 from .realdata import shared_data_dir
+from .redshift import check_host_redshift
 from .surveys import check_model_survey, default_cuts_for
 from .training import fold_of
 
@@ -460,9 +461,8 @@ def evaluate(model_name: str, data_name: str, days: Optional[float] = None, out=
     if forced and data_name not in FORCED_DATASETS:
         raise ValueError(f"forced photometry is in {' and '.join(FORCED_DATASETS)} only")
     host_redshift = host_redshift or bool(photoz_scatter)
-    if host_redshift and "host_redshift" not in card:
-        raise ValueError(f"model '{model_name}' has no host-redshift densities: fit them with "
-                         f"fink-t2 host-redshift {model_name}")
+    if host_redshift:
+        check_host_redshift(card)
     data = load_dataset(data_name, path, tuple(card["bands"]), forced)
     if isinstance(data, LabelledAlerts):
         check_model_survey(card, data.survey)

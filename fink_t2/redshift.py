@@ -31,6 +31,13 @@ OUTLIER_FRACTION = 0.02
 LOG10_Z_RANGE = (-3.0, 0.5)
 
 
+def check_host_redshift(card: dict):
+    """Raise ValueError unless the model of ``card`` has host-redshift densities to read a redshift with."""
+    if "host_redshift" not in card:
+        raise ValueError(f"model '{card.get('id')}' has no host-redshift densities: fit them with "
+                         f"fink-t2 host-redshift {card.get('id')}")
+
+
 def scott_bandwidth(values: np.ndarray) -> float:
     """Scott's rule for a 1-D Gaussian kernel estimate: std x n^(-1/5)."""
     return float(np.std(values, ddof=1) * len(values) ** -0.2)

@@ -25,6 +25,7 @@ from .classify import STATUS_OK, most_probable_class
 from .cuts import SelectionCuts
 from .lightcurves import row_lengths
 from .models import DEFAULT_MODELS, load_model, read_card
+from .redshift import check_host_redshift
 from .surveys import check_model_survey, default_cuts_for, survey_of_names
 from .ztf import HISTORY_COLUMNS, REQUIRED_FIELDS, REQUIRED_HISTORY_COLUMNS
 
@@ -258,9 +259,8 @@ def redshift_columns(df, card: dict, redshift_column: Optional[str], redshift_er
 
     if redshift_err_column is not None and redshift_column is None:
         raise ValueError("a redshift error column needs a redshift column")
-    if redshift_column is not None and "host_redshift" not in card:
-        raise ValueError(f"model '{card['id']}' has no host-redshift densities (fink-t2 host-redshift): it cannot "
-                         f"read the redshift column '{redshift_column}'")
+    if redshift_column is not None:
+        check_host_redshift(card)
     columns = {}
     for role, name in (("redshift", redshift_column), ("redshift_err", redshift_err_column)):
         if name is None:

@@ -179,6 +179,12 @@ def lightcurves_from_table(df: pd.DataFrame):
     return lightcurves, object_ids
 
 
+def first_value_per_object(df: pd.DataFrame, column: str) -> pd.Series:
+    """objectId -> the first non-null value of a long table's ``column`` for that object, as a number (NaN where
+    it is not one): how an object's host redshift is read from a light-curve table."""
+    return pd.to_numeric(df.groupby("objectId", sort=False)[column].first(), errors="coerce")
+
+
 def classify_lightcurves(df: pd.DataFrame, model=None, cuts: Optional[SelectionCuts] = None,
                          gp_backend: str = "batched") -> pd.DataFrame:
     """Classify every object of a long light-curve table.
@@ -199,8 +205,7 @@ def classify_lightcurves(df: pd.DataFrame, model=None, cuts: Optional[SelectionC
     lightcurves, object_ids = lightcurves_from_table(df)
     cuts = SelectionCuts(min_bands=default_min_bands(model.card)) if cuts is None else cuts
     status = apply_cuts(lightcurves, cuts)
-    host = [pd.to_numeric(df.groupby("objectId", sort=False)[column].first(), errors="coerce")
-            .reindex(object_ids).to_numpy(float) if column in df.columns else None
+    host = [first_value_per_object(df, column).reindex(object_ids).to_numpy(float) if column in df.columns else None
             for column in ("redshift", "redshift_err")]
     if host[0] is not None and model.redshift_prior is None:
         log.warning("t2: model '%s' has no host-redshift densities: the table's redshift column is not used",
